@@ -1,0 +1,62 @@
+"""`fq-hls` command line. Each subcommand lives in fq_hls/commands/<name>.py with add_arguments() and run()."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import FQError
+
+# name -> (module, one-line help); modules are imported lazily so that `fq-hls run` on a board never
+# imports torch.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("fq_hls.commands.demo", "the whole flow on the embedded default model"),
+    "compress": ("fq_hls.commands.compress", "prune + quantize + encode a model into a .fqz"),
+    "evaluate": ("fq_hls.commands.evaluate", "top-1/top-5 of a .fqz or a float checkpoint"),
+    "inspect": ("fq_hls.commands.inspect", "per-layer modes, bits, sparsity, bytes of a .fqz"),
+    "lower": ("fq_hls.commands.lower", "lower a .fqz to the integer IR and check it against its float model"),
+    "csim": ("fq_hls.commands.csim", "C-simulate the HLS engine bit-exact against the reference"),
+    "hls": ("fq_hls.commands.hls", "write (and run, when vitis_hls is on PATH) the Vitis HLS project"),
+    "build": ("fq_hls.commands.build", "HLS + Vivado: build the overlay for a board"),
+    "run": ("fq_hls.commands.run", "ResNet-18 inference through the PYNQ driver (board or emulated)"),
+    "report": ("fq_hls.commands.report", "resources and throughput: FQ against 8-bit designs"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fq-hls", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name == module:  # command not implemented in this build
+                sub._name_parser_map.pop(name)
+                continue
+            raise
+        mod.add_arguments(p)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return 1
+    mod = importlib.import_module(args._module)
+    try:
+        return int(mod.run(args) or 0)
+    except FQError as e:
+        print(f"fq-hls {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

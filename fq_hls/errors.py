@@ -1,0 +1,21 @@
+"""Errors a user can act on. The CLI prints their message (no traceback) and exits with status 2."""
+
+
+class FQError(Exception):
+    """Base class: the message names the file, layer or field that is wrong."""
+
+
+class ModelFileError(FQError):
+    """A .fqz (or checkpoint) file is corrupt, truncated, of another version or not ours."""
+
+
+class InputError(FQError):
+    """Bad user input: arguments, data folders, shapes."""
+
+
+class ToolMissingError(FQError):
+    """An external tool (vitis_hls, vivado, yosys, g++) is not on PATH; everything up to it was written."""
+
+
+class DeviceError(FQError):
+    """The accelerator (real or emulated) misbehaved: timeout on ap_done, wrong buffer sizes."""

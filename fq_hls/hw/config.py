@@ -1,0 +1,81 @@
+"""One hardware configuration per board: it feeds codegen (C++ constants), the TCL, the runtime and the cost model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+
+@dataclass(frozen=True)
+class BoardInfo:
+    name: str  # command-line name
+    part: str
+    family: str  # "zynq7" or "zynqmp"
+    pynq_board: str  # board name as PYNQ images report it
+    luts: int
+    ffs: int
+    dsps: int
+    bram36: int
+    uram: int
+    ddr_gbps: float  # usable PS DDR bandwidth to the PL (GB/s), for the roofline
+    hp_ports: int
+
+
+BOARDS: dict[str, BoardInfo] = {
+    "pynq-z2": BoardInfo("pynq-z2", "xc7z020clg400-1", "zynq7", "Pynq-Z2", 53200, 106400, 220, 140, 0, 4.2, 4),
+    "zcu104": BoardInfo("zcu104", "xczu7ev-ffvc1156-2-e", "zynqmp", "ZCU104", 230400, 460800, 1728, 312, 96, 19.2, 4),
+    "ultra96v2": BoardInfo("ultra96v2", "xczu3eg-sbva484-1-e", "zynqmp", "Ultra96", 70560, 141120, 360, 216, 0, 8.5, 4),
+    "kv260": BoardInfo("kv260", "xck26-sfvc784-2LV-c", "zynqmp", "KV260", 117120, 234240, 1248, 144, 64, 19.2, 4),
+}
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    """Engine parameters. P lanes (output channels in parallel) x V pixels per lane."""
+
+    board: str
+    engine: str  # "fq" (shift PEs, sparse weights) or "int8" (DSP MACs, dense weights)
+    lanes: int  # P
+    pixels: int  # V
+    clock_mhz: float
+    axi_bits: int  # data width of each m_axi port
+    max_in_ch: int = 512  # input line buffer: channels
+    max_width: int = 232  # input line buffer: padded width (224 + 2 * 3 + rounding)
+    max_kernel: int = 7
+    max_out_ch: int = 1024
+    max_nnz_per_lane: int = 4608  # weight buffer depth per lane (512 * 3 * 3)
+    acc_bits: int = 32
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @property
+    def info(self) -> BoardInfo:
+        return BOARDS[self.board]
+
+
+# Default engine sizes per board; the cost model (fq_hls.cost) searches the largest size that fits and may
+# replace these. Clocks are what these parts close comfortably for an HLS design of this kind.
+_DEFAULTS = {
+    ("pynq-z2", "fq"): dict(lanes=16, pixels=8, clock_mhz=100.0, axi_bits=64),
+    ("pynq-z2", "int8"): dict(lanes=16, pixels=8, clock_mhz=100.0, axi_bits=64),
+    ("zcu104", "fq"): dict(lanes=64, pixels=16, clock_mhz=200.0, axi_bits=128),
+    ("zcu104", "int8"): dict(lanes=64, pixels=16, clock_mhz=200.0, axi_bits=128),
+    ("ultra96v2", "fq"): dict(lanes=32, pixels=8, clock_mhz=200.0, axi_bits=128),
+    ("ultra96v2", "int8"): dict(lanes=16, pixels=8, clock_mhz=200.0, axi_bits=128),
+    ("kv260", "fq"): dict(lanes=64, pixels=8, clock_mhz=200.0, axi_bits=128),
+    ("kv260", "int8"): dict(lanes=32, pixels=16, clock_mhz=200.0, axi_bits=128),
+}
+
+
+def board_names() -> list[str]:
+    return list(BOARDS)
+
+
+def hardware_config(board: str, engine: str = "fq", **overrides) -> HardwareConfig:
+    """The default configuration of `engine` on `board`; keyword overrides replace fields."""
+    if board not in BOARDS:
+        raise ValueError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
+    if engine not in ("fq", "int8"):
+        raise ValueError(f"unknown engine {engine!r}; choose 'fq' or 'int8'")
+    cfg = HardwareConfig(board=board, engine=engine, **_DEFAULTS[(board, engine)])
+    return replace(cfg, **overrides) if overrides else cfg
