@@ -1,0 +1,140 @@
+"""Test images for `fq-hls run` on the board: numpy + Pillow only (fq_hls.compress.data needs torch).
+
+Formats (the same files `fq_hls.compress.data` reads, so host and board see the same images):
+
+* ``cifar10-jpeg.npz`` (a file, or a folder holding it): ``header`` + ``{split}_scan`` + ``{split}_offsets`` +
+  ``y_{split}``; image i is the JPEG ``header + scan[off[i]:off[i+1]]``.
+* ``cifar-10-batches-py`` (a folder, or a folder holding it): pickled ``test_batch`` / ``data_batch_1..5``.
+* an ``.npz`` with ``x`` (uint8 N,H,W,C) and ``y`` (integer labels): for tests and custom sets.
+* ``digits``: scikit-learn's 8x8 digits (host only; the last 360 images are the test split).
+
+`load_images(path, n)` picks the first n images of a class-balanced round-robin order (first image of
+every class, then the second, ...), the order `fq-hls evaluate --limit n` uses.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+
+import numpy as np
+
+from ..errors import InputError
+
+DIGITS_TRAIN = 1437
+
+
+def balanced_order(labels: np.ndarray) -> np.ndarray:
+    """Indices visiting the classes round-robin, each class in its original order."""
+    labels = np.asarray(labels, dtype=np.int64)
+    order = np.argsort(labels, kind="stable")
+    ranks = np.empty(len(labels), dtype=np.int64)
+    sorted_labels = labels[order]
+    ranks[order] = np.arange(len(labels)) - np.searchsorted(sorted_labels, sorted_labels, side="left")
+    return np.lexsort((labels, ranks))  # by rank within class, then class
+
+
+def _jpeg_npz(path: str, split: str, n: int | None) -> tuple[np.ndarray, np.ndarray]:
+    from PIL import Image
+
+    with np.load(path, allow_pickle=False) as z:
+        need = ("header", f"{split}_scan", f"{split}_offsets", f"y_{split}")
+        missing = [k for k in need if k not in z.files]
+        if missing:
+            raise InputError(f"{path}: not a JPEG-npz dataset for split {split!r} (missing {missing})")
+        header = z["header"].tobytes()
+        scan = z[f"{split}_scan"]
+        offs = z[f"{split}_offsets"].astype(np.int64)
+        y = z[f"y_{split}"].astype(np.int64)
+    if len(offs) != len(y) + 1:
+        raise InputError(f"{path}: {split}_offsets has {len(offs)} entries for {len(y)} labels")
+    idx = balanced_order(y)[:n]
+    images = []
+    for i in idx:
+        data = header + scan[offs[i] : offs[i + 1]].tobytes()
+        try:
+            with Image.open(io.BytesIO(data)) as im:
+                images.append(np.asarray(im.convert("RGB"), dtype=np.uint8))
+        except Exception as e:  # Pillow raises several types for corrupt data
+            raise InputError(f"{path}: {split} image {i} does not decode ({e})") from None
+    if len({im.shape for im in images}) > 1:
+        raise InputError(f"{path}: {split} images differ in size")
+    return np.stack(images) if images else np.zeros((0, 0, 0, 3), np.uint8), y[idx]
+
+
+def _cifar_pickle(folder: str, split: str, n: int | None) -> tuple[np.ndarray, np.ndarray]:
+    files = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
+    xs, ys = [], []
+    for name in files:
+        p = os.path.join(folder, name)
+        try:
+            with open(p, "rb") as f:
+                d = pickle.load(f, encoding="bytes")
+        except FileNotFoundError:
+            raise InputError(f"{folder}: CIFAR-10 batch folder lacks {name}") from None
+        except Exception as e:
+            raise InputError(f"{p}: not a CIFAR-10 pickle batch ({e})") from None
+        d = {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
+        if "data" not in d or "labels" not in d:
+            raise InputError(f"{p}: CIFAR batch without 'data'/'labels'")
+        xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
+        ys.append(np.asarray(d["labels"], dtype=np.int64))
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    idx = balanced_order(y)[:n]
+    return np.ascontiguousarray(x[idx]), y[idx]
+
+
+def _plain_npz(path: str, n: int | None) -> tuple[np.ndarray, np.ndarray]:
+    with np.load(path, allow_pickle=False) as z:
+        if "x" not in z.files or "y" not in z.files:
+            raise InputError(f"{path}: expected arrays 'x' (uint8 N,H,W,C) and 'y' (labels), found {z.files}")
+        x, y = z["x"], z["y"].astype(np.int64)
+    if x.dtype != np.uint8 or x.ndim != 4 or len(x) != len(y):
+        raise InputError(f"{path}: 'x' must be uint8 (N,H,W,C) with one label per image, got {x.dtype} {x.shape}")
+    idx = balanced_order(y)[:n]
+    return x[idx], y[idx]
+
+
+def _digits(split: str, n: int | None) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise InputError("dataset 'digits' needs scikit-learn (host only)") from None
+    d = load_digits()
+    x = np.clip(np.rint(d.images * (255.0 / 16.0)), 0, 255).astype(np.uint8)[..., None]
+    y = d.target.astype(np.int64)
+    x, y = (x[:DIGITS_TRAIN], y[:DIGITS_TRAIN]) if split == "train" else (x[DIGITS_TRAIN:], y[DIGITS_TRAIN:])
+    idx = balanced_order(y)[:n]
+    return x[idx], y[idx]
+
+
+def load_images(path: str, n: int | None = None, split: str = "test") -> tuple[np.ndarray, np.ndarray]:
+    """(uint8 N,H,W,C images, int64 labels): the first `n` of the balanced order of `split`."""
+    if n is not None and n < 1:
+        raise InputError(f"--images must be >= 1, got {n}")
+    if split not in ("train", "test"):
+        raise InputError(f"split must be 'train' or 'test', not {split!r}")
+    if path == "digits":
+        return _digits(split, n)
+    if os.path.isfile(path):
+        if not path.endswith(".npz"):
+            raise InputError(f"{path}: not a dataset (expected .npz, a CIFAR-10 folder or 'digits')")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                files = set(z.files)
+        except (OSError, ValueError) as e:
+            raise InputError(f"{path}: cannot read as .npz ({e})") from None
+        return _jpeg_npz(path, split, n) if "header" in files else _plain_npz(path, n)
+    if not os.path.isdir(path):
+        raise InputError(f"{path}: no such dataset file or folder")
+    npz = os.path.join(path, "cifar10-jpeg.npz")
+    if os.path.isfile(npz):
+        return _jpeg_npz(npz, split, n)
+    for folder in (path, os.path.join(path, "cifar-10-batches-py")):
+        if os.path.isfile(os.path.join(folder, "test_batch")) or os.path.isfile(os.path.join(folder, "data_batch_1")):
+            return _cifar_pickle(folder, split, n)
+    npzs = sorted(f for f in os.listdir(path) if f.endswith(".npz"))
+    if len(npzs) == 1:
+        return load_images(os.path.join(path, npzs[0]), n, split)
+    raise InputError(f"{path}: no dataset found (expected cifar10-jpeg.npz, cifar-10-batches-py or one .npz)")
