@@ -1,0 +1,91 @@
+"""`fq-hls evaluate MODEL --data DIR`: top-1/top-5 of a .fqz (its fake-quantized float model) or of a float
+checkpoint (.pt/.pth/.npz state_dict, needs --arch)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+from ..errors import InputError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "model", metavar="MODEL", help="a .fqz file, or a float checkpoint (.pt/.pth/.npz) with --arch"
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        help="dataset: cifar10-jpeg.npz (or its folder), cifar-10-batches-py, image folder, or 'digits'",
+    )
+    parser.add_argument(
+        "--split", default="test", choices=("train", "test"), help="dataset split (default test)"
+    )
+    parser.add_argument("--limit", type=int, default=None, help="first N images of a class-balanced order")
+    parser.add_argument(
+        "--arch", default=None, help="architecture of a float checkpoint (resnet18, resnet18-cifar, smallcnn)"
+    )
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
+    parser.add_argument("--json", action="store_true", help="print a JSON object")
+
+
+def load_for_eval(path: str, arch: str | None):
+    """(torch module, arch, method) for a .fqz or a float checkpoint."""
+    from ..compress.graph import to_torch
+    from ..compress.models import arch_info, load_model
+    from ..fqz import MAGIC, read_fqz
+
+    if not os.path.isfile(path):
+        raise InputError(f"{path}: no such model file")
+    with open(path, "rb") as f:
+        head = f.read(len(MAGIC))
+    if path.endswith(".fqz") or head == MAGIC:
+        cm = read_fqz(path)
+        if arch is not None and arch != cm.arch:
+            raise InputError(f"{path}: holds a {cm.arch!r} model, --arch says {arch!r}")
+        return to_torch(cm), cm.arch, cm.method
+    if arch is None:
+        raise InputError(f"{path}: a float checkpoint needs --arch (resnet18, resnet18-cifar or smallcnn)")
+    arch_info(arch)
+    return load_model(arch, path), arch, "float"
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from ..compress.data import load_dataset
+    from ..compress.evaluate import evaluate_model
+
+    if args.batch_size < 1:
+        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"--device {args.device}: CUDA is not available")
+    module, arch, method = load_for_eval(args.model, args.arch)
+    dataset = load_dataset(args.data, args.split, arch)
+    n_out = getattr(module, "num_classes", None) or module.fc.out_features
+    if len(dataset) and int(dataset.labels.max()) >= n_out:
+        raise InputError(
+            f"{args.data}: labels go up to {int(dataset.labels.max())}, the model has {n_out} classes"
+        )
+    res = evaluate_model(
+        module, dataset, limit=args.limit, batch_size=args.batch_size, device=args.device, arch=arch
+    )
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "top1": res["top1"],
+                    "top5": res["top5"],
+                    "images": res["images"],
+                    "model": args.model,
+                    "method": method,
+                }
+            )
+        )
+    else:
+        print(
+            f"{args.model} ({arch}, {method}): top-1 {res['top1']:.2f} %  top-5 {res['top5']:.2f} %  on {res['images']} images of {args.data}"
+        )
+    return 0
