@@ -1,0 +1,26 @@
+"""Lossless coding of a CompressedModel (canonical Huffman + relative sparse indices) and the `.fqz` file.
+
+    write_fqz(model, path)      atomic write; returns the file size
+    read_fqz(path)              -> CompressedModel (ModelFileError on any defect)
+    encode_model / decode_model the same in memory
+    size_report(model)          exact, itemised byte accounting and the compression ratio
+    models_equal(a, b)          bit-exact comparison (model_differences lists what differs)
+
+Byte layout and versioning: docs/fqz_format.md.
+"""
+
+from .container import MAGIC, VERSION, decode_model, encode_model, read_fqz, write_fqz
+from .equality import model_differences, models_equal
+from .sizes import size_report
+
+__all__ = [
+    "MAGIC",
+    "VERSION",
+    "decode_model",
+    "encode_model",
+    "model_differences",
+    "models_equal",
+    "read_fqz",
+    "size_report",
+    "write_fqz",
+]
