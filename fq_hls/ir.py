@@ -10,15 +10,20 @@ ConvLayer (fc is a 1x1 conv on a 1x1 map):
     acc[o, y, x] = sum_{i, ky, kx} w[o, i, ky, kx] * in[i, y*stride + ky - pad, x*stride + kx - pad]
                    (zero outside the map; int64 in the reference, ACC_BITS-bit in hardware)
     if out_bits == 32:  out = acc + bias[o]                                   (no requantization)
-    else:               t   = (acc + bias[o]) * mult[o] + res[o, y, x] * res_mult[o]   (res term only if residual)
+    else:               t   = (acc + bias[o]) * mult[o] + ((res[o, y, x] * res_mult[o]) << res_shift[o])
+                              (res term only if residual; res_shift is 0 when None, see below)
                         out = clamp((t + (1 << (shift[o] - 1))) >> shift[o], lo, hi)   (>> is arithmetic/floor)
     lo, hi = (0, 255) if relu else (-128, 127); `out_signed == not relu`.
 PoolLayer:
     max: max over the window of valid (inside the map) positions; dtype of the input is kept.
     avg (global): s = sum over H*W; out = clamp((s * mult + (1 << (shift - 1))) >> shift, 0, 255).
 
-Ranges (checked by `validate`): mult, res_mult in int16; 1 <= shift <= 62; bias in int32;
-sum_i |w| * 255 + |bias| < 2^(ACC_BITS-1) for every output channel.
+Ranges (checked by `validate`): mult, res_mult in int16; 1 <= shift <= 62; 0 <= res_shift <= 62; bias in
+int32; sum_i |w| * 255 + |bias| < 2^(ACC_BITS-1) for every output channel; both terms of t below 2^62.
+
+res_shift exists because one accumulator unit is far smaller than one residual unit: with a single shift
+for both, mult (sized to the accumulator) would keep only a few bits; the residual product is instead
+left-shifted so that mult and res_mult both use their 15 magnitude bits (docs/integer_inference.md).
 """
 
 from __future__ import annotations
@@ -38,6 +43,9 @@ class TensorInfo:
     signed: bool  # int8 vs uint8 (ignored when bits == 32)
     scale: float  # real value = scale * integer
     bits: int = 8
+    # per-channel real scale (float64, shape (C,)) of an int32 tensor whose channels differ in scale (final fc
+    # with per-output-channel weight scales); when set, `scale` is its maximum. Use IntegerGraph.dequantize.
+    channel_scale: np.ndarray | None = None
 
 
 @dataclass
@@ -72,6 +80,7 @@ class ConvLayer:
     relu: bool
     residual: str | None = None  # tensor added before the clamp
     res_mult: np.ndarray | None = None  # int16-valued int32 (O,)
+    res_shift: np.ndarray | None = None  # int32 (O,) >= 0, left shift of res * res_mult (None: all 0)
     out_bits: int = 8
     wformat: WeightFormat = field(default_factory=lambda: WeightFormat("int8"))
     # the hardware code of every weight, for stream packing (same shape as weights; meaningless where 0)
@@ -110,6 +119,15 @@ class IntegerGraph:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     meta: dict = field(default_factory=dict)
+
+    def dequantize(self, name: str, values: np.ndarray) -> np.ndarray:
+        """Real (float64) values of integer tensor `name` (N, C, ...) or (N, C); honours `channel_scale`."""
+        info = self.tensors[name]
+        v = np.asarray(values, dtype=np.float64)
+        if info.channel_scale is None:
+            return v * info.scale
+        cs = np.asarray(info.channel_scale, np.float64)
+        return v * cs.reshape((1, -1) + (1,) * (v.ndim - 2))
 
     def quantize_input(self, images_u8_nhwc: np.ndarray) -> np.ndarray:
         """uint8 NHWC images -> int8 NCHW network input (normalise, divide by the input scale, round)."""
