@@ -1,0 +1,214 @@
+"""The compression pipeline: float checkpoint -> pruned -> focused-quantized -> (fine-tuned) -> calibrated -> .fqz.
+
+Used by `fq-hls compress`, the demo and the benchmark. Knows torch; writes no C++.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..model import CompressedModel
+
+CALIBRATION_IMAGES = 512
+
+
+@dataclass
+class CompressConfig:
+    arch: str
+    weights: str
+    method: str  # fq5, fq7, int8, shift5
+    sparsity: float | None = None  # target sparsity; None keeps the checkpoint's zeros
+    epochs: int = 0
+    data: str | None = None
+    device: str = "cpu"
+    lr: float = 0.01
+    batch_size: int = 128
+    seed: int = 0
+    pruner: str = "magnitude"  # "magnitude" (gradual) or "dns" during fine-tuning
+    checkpoint: str | None = None
+    resume: bool = False
+    eval_limit: int | None = None
+    calibration_images: int = CALIBRATION_IMAGES
+    progress: bool = True
+    num_classes: int | None = None
+    skip_first: bool = True  # keep conv1 dense, like the shared pruned checkpoint
+    bn_recalibration: int = 2048  # post-training only: training images used to re-estimate BN statistics
+    timings: dict = field(default_factory=dict)
+
+
+def _initial_masks(model: torch.nn.Module, cfg: CompressConfig) -> dict[str, torch.Tensor]:
+    from . import pruning
+    from .models import prunable_layers
+
+    layers = prunable_layers(model)
+    masks = {name: (m.weight.detach() != 0) for name, m in layers.items()}
+    if cfg.sparsity is None:
+        return masks
+    if not 0.0 <= cfg.sparsity < 1.0:
+        raise InputError(f"--sparsity must be in [0, 1), got {cfg.sparsity}")
+    # one-shot magnitude pruning to the target (per layer); an already sparser layer keeps its zeros
+    first = next(iter(layers))
+    for name, m in layers.items():
+        if cfg.skip_first and name == first:
+            continue
+        masks[name] = pruning.magnitude_mask(m.weight.detach(), cfg.sparsity) & masks[name]
+    pruning.apply_masks(model, masks)
+    return masks
+
+
+def recalibrate_bn(model: torch.nn.Module, images_u8: np.ndarray, mean, std, batch_size: int = 128,
+                   device: str = "cpu") -> None:
+    """Re-estimate BN running statistics under the quantized weights (cumulative average, no gradients).
+
+    Post-training quantization shifts every layer's output distribution; the BN statistics measured on the
+    float model then normalise with the wrong mean/variance. A forward pass over a few thousand training
+    images recovers most of that loss at no training cost. Only BN layers switch to training mode."""
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    if not bns or len(images_u8) == 0:
+        return
+    was_training = model.training
+    model.eval().to(device)
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative moving average over all batches
+        m.train()
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    with torch.no_grad():
+        for s in range(0, len(images_u8), batch_size):
+            x = torch.from_numpy(np.ascontiguousarray(images_u8[s:s + batch_size])).to(device)
+            x = (x.permute(0, 3, 1, 2).float() - mean_t) / std_t
+            model(x)
+    for m, mom in zip(bns, saved):
+        m.momentum = mom
+    model.train(was_training)
+    if not was_training:
+        model.eval()
+
+
+def round_bn_16bit(cm: CompressedModel) -> None:
+    """Round BN parameters and biases to float16 values (the paper's Table 3 keeps 16-bit BN parameters);
+    the fake-quantized model, the .fqz and lowering all use the rounded values."""
+    for n in cm.nodes:
+        if n.bn is not None:
+            for f in ("gamma", "beta", "mean", "var"):
+                setattr(n.bn, f, getattr(n.bn, f).astype(np.float16).astype(np.float32))
+        if n.bias is not None:
+            n.bias = n.bias.astype(np.float16).astype(np.float32)
+
+
+def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel, dict]:
+    """Run the whole pipeline; writes OUT.fqz and OUT.json and returns (model, report)."""
+    from ..fqz import size_report, write_fqz
+    from . import data as datasets
+    from .calibrate import calibrate
+    from .focused import METHODS, attach_quantizers, export_quantized
+    from .graph import to_compressed, to_torch
+    from .models import ARCHS, build_model, load_weights, prunable_layers
+
+    if cfg.method not in METHODS:
+        raise InputError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
+    if cfg.arch not in ARCHS:
+        raise InputError(f"unknown arch {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
+    if not Path(cfg.weights).is_file():
+        raise InputError(f"weights file not found: {cfg.weights}")
+    out_path = Path(out_path)
+    if out_path.suffix != ".fqz":
+        raise InputError(f"output must end in .fqz, got {out_path}")
+    if out_path.resolve() == Path(cfg.weights).resolve():
+        raise InputError(f"refusing to overwrite the input file {cfg.weights}")
+    if cfg.epochs > 0 and not cfg.data:
+        raise InputError("fine-tuning (--epochs > 0) needs training data: pass --data DIR")
+
+    torch.manual_seed(cfg.seed)
+    t0 = time.perf_counter()
+    model = build_model(cfg.arch, cfg.num_classes)
+    load_weights(model, cfg.weights)
+    model.eval()
+    masks = _initial_masks(model, cfg)
+    layers = {name: cfg.method for name in prunable_layers(model)}
+    # attach_quantizers zeroes pruned weights and fits every quantizer (EM, sampled assignment, bias)
+    qlayers = attach_quantizers(model, layers, masks, seed=cfg.seed)
+    timings = {"load_prune_fit_s": time.perf_counter() - t0}
+
+    history = None
+    if cfg.epochs > 0:
+        from .finetune import FinetuneConfig, finetune
+
+        train = datasets.load_dataset(cfg.data, "train", cfg.arch)
+        loader = datasets.make_loader(train, cfg.arch, batch_size=cfg.batch_size, train=True, seed=cfg.seed)
+        ft = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, device=cfg.device,
+                            seed=cfg.seed, checkpoint=cfg.checkpoint, resume=cfg.resume, progress=cfg.progress,
+                            amp=cfg.device == "cuda")
+        t1 = time.perf_counter()
+        history = finetune(model, qlayers, masks, loader, ft)
+        timings["finetune_s"] = time.perf_counter() - t1
+        model.to("cpu")
+
+    if cfg.epochs == 0 and cfg.data and cfg.bn_recalibration > 0:
+        t1 = time.perf_counter()
+        train = datasets.load_dataset(cfg.data, "train", cfg.arch)
+        rng = np.random.default_rng(cfg.seed)
+        idx = np.sort(rng.choice(len(train), size=min(cfg.bn_recalibration, len(train)), replace=False))
+        info = ARCHS[cfg.arch]
+        recalibrate_bn(model, train.images[idx], info["mean"], info["std"], device=cfg.device)
+        timings["bn_recalibration_s"] = time.perf_counter() - t1
+
+    t2 = time.perf_counter()
+    qweights = export_quantized(model, qlayers)
+    cm = to_compressed(model, cfg.arch, qweights, cfg.method,
+                       meta={"source": str(cfg.weights), "epochs": cfg.epochs, "seed": cfg.seed})
+    round_bn_16bit(cm)
+    timings["export_s"] = time.perf_counter() - t2
+
+    # activation ranges travel in the model file so that lowering on the board needs no torch or data
+    if cfg.data:
+        train = datasets.load_dataset(cfg.data, "train", cfg.arch)
+        idx = datasets.class_balanced_order(train.labels)[: cfg.calibration_images]
+        calib = train.images[idx]
+        cm.meta["calibration"] = f"{len(idx)} class-balanced training images of {cfg.data}"
+    else:
+        rng = np.random.default_rng(cfg.seed)
+        c, h, w = ARCHS[cfg.arch]["input_shape"]
+        calib = rng.integers(0, 256, size=(64, h, w, c), dtype=np.uint8)
+        cm.meta["calibration"] = "64 synthetic uniform-noise images (no --data given)"
+    t3 = time.perf_counter()
+    calibrate(cm, calib)
+    timings["calibrate_s"] = time.perf_counter() - t3
+
+    t4 = time.perf_counter()
+    write_fqz(cm, out_path)
+    timings["encode_write_s"] = time.perf_counter() - t4
+    timings["quantize_encode_s"] = timings["load_prune_fit_s"] + timings["export_s"] + timings["encode_write_s"]
+
+    report = size_report(cm)
+    report.update({"arch": cfg.arch, "method": cfg.method, "epochs": cfg.epochs, "file": str(out_path),
+                   "timings": timings})
+    if history is not None:
+        report["finetune"] = history
+    if cfg.data:
+        from .evaluate import evaluate_model
+
+        test = datasets.load_dataset(cfg.data, "test", cfg.arch)
+        acc = evaluate_model(to_torch(cm), test, limit=cfg.eval_limit, device=cfg.device)
+        report.update({"top1": acc["top1"], "top5": acc["top5"], "eval_images": acc["images"]})
+        cm.meta["accuracy"] = {k: acc[k] for k in ("top1", "top5", "images")}
+        write_fqz(cm, out_path)  # with the accuracy in its header
+    out_path.with_suffix(".json").write_text(json.dumps(report, indent=1, default=_jsonable))
+    return cm, report
+
+
+def _jsonable(x):
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return str(x)

