@@ -1,0 +1,78 @@
+"""Hardware config -> HLS sources: copies hls_src/ and writes the generated fq_config.h (+ register map JSON)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from string import Template
+
+from ..hw import abi
+from ..hw.config import HardwareConfig
+from ..hw.cycles import DEPTHS
+from ..hw.program import DESC_FIELDS, DESC_WORDS, lb_depth
+from ..hw.streams import max_channels_per_lane
+
+HLS_SRC = Path(__file__).resolve().parents[2] / "hls_src"
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "fq_config.h.tmpl"
+SOURCES = ("fq_accel.cpp", "fq_engine.h", "fq_pe.h", "fq_types.h")
+
+
+def config_header(cfg: HardwareConfig) -> str:
+    """The text of fq_config.h for `cfg`."""
+    if cfg.axi_bits % 8 or cfg.axi_bits < 32:
+        raise ValueError(f"axi_bits {cfg.axi_bits} must be a multiple of 8 and at least 32")
+    values = dict(
+        board=cfg.board,
+        engine=cfg.engine,
+        engine_fq=1 if cfg.engine == "fq" else 0,
+        lanes=cfg.lanes,
+        pixels=cfg.pixels,
+        axi_bits=cfg.axi_bits,
+        axi_bytes=cfg.axi_bits // 8,
+        max_in_ch=cfg.max_in_ch,
+        max_out_ch=cfg.max_out_ch,
+        max_width=cfg.max_width,
+        max_kernel=cfg.max_kernel,
+        max_rows=cfg.max_width,
+        max_entries=cfg.max_nnz_per_lane,
+        max_j=max_channels_per_lane(cfg),
+        lb_depth=lb_depth(cfg),
+        acc_bits=cfg.acc_bits,
+        desc_words=DESC_WORDS,
+        clock_mhz=repr(float(cfg.clock_mhz)),
+        desc_enum="\n".join(f"    {name} = {i}," for i, name in enumerate(DESC_FIELDS)),
+        **{f"depth_{k}": v for k, v in DEPTHS.items()},
+    )
+    return Template(TEMPLATE.read_text()).substitute(values)
+
+
+def registers_json(cfg: HardwareConfig) -> str:
+    return json.dumps(
+        {
+            "top": abi.TOP,
+            "vlnv": abi.VLNV,
+            "address_range": abi.ADDRESS_RANGE,
+            "control": {"CTRL": abi.CTRL, "GIE": abi.GIE, "IER": abi.IER, "ISR": abi.ISR},
+            "registers": abi.REGISTERS,
+            "desc_words": DESC_WORDS,
+            "config": cfg.to_dict(),
+        },
+        indent=2,
+    )
+
+
+def write_sources(cfg: HardwareConfig, outdir: Path) -> list[Path]:
+    """Copy the engine sources into `outdir` and write fq_config.h and fq_accel_regs.json; returns the paths."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name in SOURCES:
+        dst = outdir / name
+        shutil.copyfile(HLS_SRC / name, dst)
+        paths.append(dst)
+    hdr = outdir / "fq_config.h"
+    hdr.write_text(config_header(cfg))
+    regs = outdir / "fq_accel_regs.json"
+    regs.write_text(registers_json(cfg) + "\n")
+    return paths + [hdr, regs]

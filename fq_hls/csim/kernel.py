@@ -1,0 +1,186 @@
+"""Build the C-simulation library with g++ (cached by content hash) and call it through ctypes."""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DeviceError, InputError, ToolMissingError
+from ..hw.config import HardwareConfig
+from ..hw.program import DESC_WORDS, FLAG_OUT32, FLAG_RESIDUAL, OP_CONV, STATUS, D, Program, build_program
+
+CXXFLAGS = ["-O2", "-std=c++14", "-fPIC", "-shared", "-w"]
+LIB_NAME = "libfq_accel_csim.so"
+_LOCKS: dict[str, threading.Lock] = {}  # the library keeps its buffers in statics: one call at a time
+
+
+def ap_types_dir() -> Path:
+    """The ap_types headers shipped inside the installed hls4ml package."""
+    spec = importlib.util.find_spec("hls4ml")
+    if spec is None or not spec.origin:
+        raise ToolMissingError(
+            "hls4ml is not installed: the C-simulation needs its ap_types headers (pip install hls4ml)"
+        )
+    d = Path(spec.origin).parent / "templates" / "vivado" / "ap_types"
+    if not (d / "ap_int.h").is_file():
+        raise ToolMissingError(f"hls4ml at {Path(spec.origin).parent} has no ap_types headers ({d})")
+    return d
+
+
+def compiler() -> str:
+    cxx = os.environ.get("CXX") or shutil.which("g++")
+    if not cxx or not shutil.which(cxx):
+        raise ToolMissingError("g++ is not on PATH: the C-simulation needs a C++ compiler")
+    return cxx
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("FQ_HLS_CACHE") or Path.home() / ".cache" / "fq_hls")
+
+
+def library_path(cfg: HardwareConfig) -> Path:
+    """Where the library for `cfg` lives in the cache: a hash of sources, generated header, compiler, flags."""
+    from ..codegen import HLS_SRC, SOURCES, config_header
+
+    inc = ap_types_dir()
+    cxx = compiler()
+    header = config_header(cfg)
+    h = hashlib.sha256()
+    for name in SOURCES:
+        h.update(name.encode() + b"\0" + (HLS_SRC / name).read_bytes() + b"\0")
+    h.update(header.encode())
+    h.update(" ".join([cxx] + CXXFLAGS).encode())
+    h.update(str(inc).encode())
+    return cache_dir() / f"csim-{h.hexdigest()[:20]}" / LIB_NAME
+
+
+def build_library(cfg: HardwareConfig, verbose: bool = False) -> Path:
+    """Compile (or reuse from the cache) the C-simulation library for `cfg`; returns its path."""
+    lib = library_path(cfg)
+    inc = ap_types_dir()
+    cxx = compiler()
+    out = lib.parent
+    if lib.is_file():
+        return lib
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        from ..codegen import write_sources
+
+        write_sources(cfg, Path(tmp))
+        tmp_lib = Path(tmp) / LIB_NAME
+        cmd = [
+            cxx,
+            *CXXFLAGS,
+            "-isystem",
+            str(inc),
+            "-I",
+            tmp,
+            str(Path(tmp) / "fq_accel.cpp"),
+            "-o",
+            str(tmp_lib),
+        ]
+        t0 = time.time()
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise DeviceError(f"g++ failed to build the C-simulation library:\n{r.stderr[-4000:]}")
+        if verbose:
+            print(f"csim library built in {time.time() - t0:.1f} s: {lib}")
+        os.replace(tmp_lib, lib)  # atomic: concurrent builders never see a half-written library
+    return lib
+
+
+class Kernel:
+    """ctypes wrapper of `fq_accel_csim` for one HardwareConfig."""
+
+    def __init__(self, lib_path: Path, cfg: HardwareConfig):
+        self.cfg = cfg
+        self.path = Path(lib_path)
+        self._lib = ctypes.CDLL(str(self.path))
+        f = self._lib.fq_accel_csim
+        f.restype = ctypes.c_int
+        f.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_void_p]
+        self._msg = self._lib.fq_accel_csim_message
+        self._msg.restype = ctypes.c_char_p
+        self.layer_names: list[str] | None = None
+        self._lock = _LOCKS.setdefault(str(self.path), threading.Lock())
+
+    def run(self, weights: np.ndarray, act: np.ndarray, desc: np.ndarray, n_layers: int) -> list[int]:
+        """Execute `n_layers` descriptors in place on `act` (uint8); returns cycles per layer."""
+        w = np.ascontiguousarray(weights, dtype=np.uint8)
+        d = np.ascontiguousarray(desc, dtype=np.uint32).reshape(-1)
+        if not (isinstance(act, np.ndarray) and act.dtype == np.uint8 and act.flags.c_contiguous):
+            raise InputError("act must be a C-contiguous uint8 numpy array (it is written in place)")
+        if d.size < n_layers * DESC_WORDS:
+            raise InputError(f"{d.size} descriptor words for {n_layers} layers of {DESC_WORDS} words")
+        self._check_bounds(w.size, act.size, d.reshape(-1, DESC_WORDS)[:n_layers])
+        cyc = np.zeros(max(n_layers, 1), dtype=np.uint64)
+        with self._lock:
+            rc = self._lib.fq_accel_csim(
+                w.ctypes.data, act.ctypes.data, d.ctypes.data, n_layers, cyc.ctypes.data
+            )
+            msg = self._msg().decode(errors="replace") if rc else ""
+        if rc != 0:
+            name = self._layer_name(rc - 1)
+            code = int(msg.rsplit("status", 1)[-1]) if "status" in msg else 0
+            raise DeviceError(f"C-simulation rejected layer {name} ({STATUS.get(code, 'error')}): {msg}")
+        return [int(c) for c in cyc[:n_layers]]
+
+    def _layer_name(self, i: int) -> str:
+        return self.layer_names[i] if self.layer_names and i < len(self.layer_names) else f"#{i}"
+
+    def _check_bounds(self, w_size: int, act_size: int, desc: np.ndarray) -> None:
+        """Every buffer window a descriptor names must lie inside the buffers (the C++ trusts them)."""
+        for i, row in enumerate(desc.astype(np.int64)):
+            op, flags = int(row[D["OP"]]), int(row[D["FLAGS"]])
+            c, h, w = (int(row[D[k]]) for k in ("IN_CH", "IN_H", "IN_W"))
+            oc, oh, ow = (int(row[D[k]]) for k in ("OUT_CH", "OUT_H", "OUT_W"))
+            ob = 4 if flags & FLAG_OUT32 else 1
+            windows = [
+                ("input", row[D["IN_OFF"]], c * h * w, act_size),
+                ("output", row[D["OUT_OFF"]], oc * oh * ow * ob, act_size),
+            ]
+            if flags & FLAG_RESIDUAL:
+                windows.append(("residual", row[D["RES_OFF"]], oc * oh * ow, act_size))
+            if op == OP_CONV:
+                windows.append(("weights", row[D["W_OFF"]], max(int(row[D["W_BYTES"]]), 16 * oc), w_size))
+            for what, off, n, size in windows:
+                if int(off) + n > size:
+                    raise DeviceError(
+                        f"layer {self._layer_name(i)}: {what} window {int(off)}+{n} bytes exceeds its buffer ({size} bytes)"
+                    )
+
+    def run_program(self, prog: Program, x_int8_chw: np.ndarray) -> tuple[np.ndarray, list[int]]:
+        act = prog.new_act()
+        prog.write_input(act, x_int8_chw)
+        self.layer_names = prog.layer_names
+        cycles = self.run(prog.weights, act, prog.descriptors, prog.n_layers)
+        return prog.read_output(act), cycles
+
+
+def load_kernel(cfg: HardwareConfig, verbose: bool = False) -> Kernel:
+    return Kernel(build_library(cfg, verbose=verbose), cfg)
+
+
+def run_csim(graph, cfg: HardwareConfig, x_int8: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Logits (int32) and cycles per layer of one image (C, H, W int8) or a batch (N, C, H, W)."""
+    prog = build_program(graph, cfg)
+    k = load_kernel(cfg)
+    x = np.asarray(x_int8)
+    if x.ndim == 3:
+        return k.run_program(prog, x)
+    outs, cyc = [], []
+    for xi in x:
+        o, c = k.run_program(prog, xi)
+        outs.append(o)
+        cyc.append(c)
+    return np.stack(outs), cyc

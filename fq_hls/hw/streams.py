@@ -1,0 +1,367 @@
+"""Weight streams: lane assignment and packing of a ConvLayer into the engine's entry stream.
+
+Layout and bit fields: docs/weight_stream.md. numpy only.
+
+fq engine  : 16-bit entries, bit 15 `last` (final entry of its output channel), bits 14..8 relative index
+             (positions advanced since the previous entry of the channel, 0..127), bits 7..0 code
+             (bit 7 component, bits 6..5 sign: 00 zero, 01 +1, 11 -1, 10 no weight; bits 4..0 exponent).
+             A gap over 127 is bridged by escape entries (index 127, no weight); a weight whose level is not
+             one shift term (int8 layers) is streamed as its canonical signed-digit terms, index 0 after the
+             first, so the shift PEs run any layer without multipliers.
+int8 engine: dense, one int8 byte per weight; the position is implicit.
+
+Output channels are spread over P lanes by greedy LPT on their entry counts (a pass costs as many cycles
+as its longest lane); channels that do not fit one pass's weight buffers go to further passes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import InputError
+from ..ir import ConvLayer
+from .config import HardwareConfig
+
+IDX_MAX = 127
+LAST = 1 << 15
+SIGN_ZERO, SIGN_POS, SIGN_NOP, SIGN_NEG = 0, 1, 2, 3
+NOP_CODE = SIGN_NOP << 5
+EXP_MAX = 31
+NO_CHANNEL = 0xFFFF
+PARAM_BYTES = 16  # bias, mult, res_mult (int32 each), shift | res_shift << 8 (uint32)
+ACC_LIMIT = 1 << 31
+
+
+def max_channels_per_lane(cfg: HardwareConfig) -> int:
+    """Channel-table depth per lane and pass (MAX_J in fq_config.h)."""
+    return max(4, 2 * -(-cfg.max_out_ch // cfg.lanes))
+
+
+def align(n: int, a: int) -> int:
+    return -(-n // a) * a
+
+
+@dataclass
+class ShiftCoding:
+    """How the fq engine sees a layer: per-layer recombination constants + per-weight shift terms."""
+
+    q_shift: int
+    mu_shift: tuple[int, int]
+    mu_sign: tuple[int, int]
+    from_fields: bool  # False: canonical signed-digit terms of the integer weight (q_shift 0, no mu)
+
+
+def csd_terms(n: int) -> list[tuple[int, int]]:
+    """Canonical signed-digit (non-adjacent form) terms (sign, exp) of a non-zero integer, low digits first."""
+    terms = []
+    e = 0
+    while n != 0:
+        if n & 1:
+            d = 2 - (n & 3)  # +1 or -1
+            terms.append((d, e))
+            n -= d
+        n >>= 1
+        e += 1
+    return terms
+
+
+def shift_coding(layer: ConvLayer) -> ShiftCoding:
+    """Use the layer's own (comp, sign, exp) fields when they reproduce its weights exactly, else CSD."""
+    wf = layer.wformat
+    if (
+        wf.kind in ("fq", "shift")
+        and layer.wsign is not None
+        and layer.wexp is not None
+        and wf.q_shift >= 0
+        and all(0 <= s <= 30 for s in wf.mu_shift)
+    ):
+        w = np.asarray(layer.weights, dtype=np.int64)
+        nz = w != 0
+        sign = np.asarray(layer.wsign, dtype=np.int64)[nz]
+        exp = np.asarray(layer.wexp, dtype=np.int64)[nz]
+        comp = np.zeros_like(sign) if layer.wcomp is None else np.asarray(layer.wcomp, dtype=np.int64)[nz]
+        mu_sign = wf.mu_sign if wf.kind == "fq" else (0, 0)
+        mu = np.array([mu_sign[c] * (1 << wf.mu_shift[c]) for c in range(2)], dtype=np.int64)
+        ok = exp.size == 0 or (
+            exp.min() >= 0
+            and exp.max() <= EXP_MAX
+            and comp.min() >= 0
+            and comp.max() <= 1
+            and np.abs(sign).max() <= 1
+        )
+        if ok:
+            level = sign * (np.int64(1) << (exp + wf.q_shift)) + mu[comp]
+            if np.array_equal(level, w[nz]):
+                return ShiftCoding(wf.q_shift, tuple(wf.mu_shift), tuple(mu_sign), True)
+    return ShiftCoding(0, (0, 0), (0, 0), False)
+
+
+def _weights4(layer: ConvLayer) -> np.ndarray:
+    w = np.asarray(layer.weights)
+    if w.ndim == 2:
+        w = w.reshape(w.shape[0], w.shape[1], 1, 1)
+    return w.astype(np.int64)
+
+
+def naf_digits(values: np.ndarray) -> np.ndarray:
+    """Signed digits (-1, 0, +1) of the non-adjacent form, shape values.shape + (bits,), low digit first."""
+    n = np.asarray(values, dtype=np.int64).copy()
+    digits = []
+    while np.any(n != 0):
+        d = np.where(n & 1, 2 - (n & 3), 0)
+        digits.append(d)
+        n = (n - d) >> 1
+    if not digits:
+        return np.zeros(n.shape + (1,), np.int64)
+    return np.stack(digits, axis=-1)
+
+
+def _terms(layer: ConvLayer, coding: ShiftCoding, flat: np.ndarray, o_idx, p_idx):
+    """Shift terms of the non-zero weights (row-major order): (weight index, sign, exp, comp) per term."""
+    if coding.from_fields:
+        shape = flat.shape
+        sign = np.asarray(layer.wsign, dtype=np.int64).reshape(shape)[o_idx, p_idx]
+        exp = np.asarray(layer.wexp, dtype=np.int64).reshape(shape)[o_idx, p_idx]
+        comp = (
+            np.zeros_like(sign)
+            if layer.wcomp is None
+            else np.asarray(layer.wcomp, np.int64).reshape(shape)[o_idx, p_idx]
+        )
+        return np.arange(sign.size), sign, exp, comp
+    dig = naf_digits(flat[o_idx, p_idx])
+    widx, exp = np.nonzero(dig)  # row-major: by weight, then exponent
+    return widx, dig[widx, exp], exp, np.zeros_like(exp)
+
+
+def channel_entries_fq(layer: ConvLayer, coding: ShiftCoding | None = None) -> list[np.ndarray]:
+    """uint16 entry list of every output channel (fq engine)."""
+    coding = coding or shift_coding(layer)
+    w = _weights4(layer)
+    n_out = w.shape[0]
+    flat = w.reshape(n_out, -1)
+    o_idx, p_idx = np.nonzero(flat)
+    widx, sign, exp, comp = _terms(layer, coding, flat, o_idx, p_idx)
+    if exp.size and exp.max() > EXP_MAX:
+        raise InputError(f"layer {layer.name}: weight exponent {int(exp.max())} does not fit the 5-bit field")
+    # per-channel bound of the q-accumulator: sum over terms of 255 * 2^exp
+    bound = np.bincount(o_idx[widx], weights=np.where(sign != 0, 2.0**exp, 0.0), minlength=n_out)
+    if n_out and 255 * bound.max() >= ACC_LIMIT:
+        o = int(np.argmax(bound))
+        raise InputError(
+            f"layer {layer.name}: output channel {o} may overflow the 32-bit q-accumulator of the shift PEs"
+        )
+    nw = o_idx.size
+    # gap of every weight to the previous weight of its channel (the first one: to position 0)
+    prev = np.zeros(nw, np.int64)
+    if nw:
+        prev[1:] = p_idx[:-1]
+        first = np.ones(nw, bool)
+        first[1:] = o_idx[1:] != o_idx[:-1]
+        prev[first] = 0
+    gap = p_idx - prev
+    n_esc = np.maximum(0, (gap - 1) // IDX_MAX)
+    gap_left = gap - IDX_MAX * n_esc
+    n_terms = np.bincount(widx, minlength=nw)
+    blk = n_esc + n_terms
+    ends = np.cumsum(blk)
+    starts = ends - blk
+    ent = np.full(int(ends[-1]) if nw else 0, (IDX_MAX << 8) | NOP_CODE, dtype=np.int64)
+    if widx.size:
+        tfirst = np.ones(widx.size, bool)
+        tfirst[1:] = widx[1:] != widx[:-1]
+        tstart = np.flatnonzero(tfirst)
+        rank = np.arange(widx.size) - np.repeat(tstart, n_terms[n_terms > 0])
+        sb = np.where(sign > 0, SIGN_POS, np.where(sign < 0, SIGN_NEG, SIGN_ZERO))
+        code = (comp << 7) | (sb << 5) | exp
+        idx = np.where(rank == 0, gap_left[widx], 0)
+        ent[starts[widx] + n_esc[widx] + rank] = (idx << 8) | code
+    per_ch = np.bincount(o_idx, weights=blk, minlength=n_out).astype(np.int64)
+    out = []
+    cut = np.concatenate([[0], np.cumsum(per_ch)])
+    for o in range(n_out):
+        seg = ent[cut[o] : cut[o + 1]]
+        seg = seg.copy() if seg.size else np.array([NOP_CODE], np.int64)
+        seg[-1] |= LAST
+        out.append(seg.astype(np.uint16))
+    return out
+
+
+def channel_entries_int8(layer: ConvLayer) -> list[np.ndarray]:
+    """Dense int8 weights of every output channel (int8 engine)."""
+    w = _weights4(layer)
+    if w.size and (w.min() < -128 or w.max() > 127):
+        raise InputError(
+            f"layer {layer.name}: integer weights in [{w.min()}, {w.max()}] do not fit the int8 engine; use --engine fq"
+        )
+    lim = np.abs(w).reshape(w.shape[0], -1).sum(axis=1) * 255
+    if w.size and lim.max() >= ACC_LIMIT:
+        raise InputError(f"layer {layer.name}: sum |w| * 255 overflows the 32-bit accumulator")
+    return [row.astype(np.int8) for row in w.reshape(w.shape[0], -1)]
+
+
+def assign_lanes(
+    lengths, lanes: int, capacity: int, max_j: int, name: str = "layer"
+) -> list[list[list[int]]]:
+    """Channels -> passes -> lanes -> channel lists, greedy LPT on `lengths` (entries per channel).
+
+    Channels sorted by length (longest first) are dealt round-robin over the passes, then each pass puts
+    every channel on its least loaded lane that still has room (capacity entries, max_j channels).
+    The fewest passes for which that succeeds are used.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if lengths.size and lengths.max() > capacity:
+        o = int(np.argmax(lengths))
+        raise InputError(
+            f"{name}: output channel {o} needs {int(lengths[o])} weight entries, the lane buffer holds {capacity}"
+        )
+    order = [int(c) for c in np.argsort(-lengths, kind="stable")]
+    n_pass = max(1, -(-int(lengths.sum()) // (lanes * capacity)), -(-len(lengths) // (lanes * max_j)))
+    while True:
+        passes = [
+            _lpt([(c, int(lengths[c])) for c in order[g::n_pass]], lanes, capacity, max_j)
+            for g in range(n_pass)
+        ]
+        if all(p is not None for p in passes):
+            return passes
+        n_pass += 1
+
+
+def _lpt(jobs: list[tuple[int, int]], lanes: int, capacity: int, max_j: int) -> list[list[int]] | None:
+    heap = [(0, ln) for ln in range(lanes)]  # (load, lane): the least loaded lane first, ties by index
+    lane_ch: list[list[int]] = [[] for _ in range(lanes)]
+    for c, n in jobs:
+        held = []
+        while heap and len(lane_ch[heap[0][1]]) >= max_j:
+            held.append(heapq.heappop(heap))  # lanes whose channel table is full take no more
+        if not heap or heap[0][0] + n > capacity:
+            return None
+        load, ln = heapq.heappop(heap)
+        lane_ch[ln].append(c)
+        heapq.heappush(heap, (load + n, ln))
+        for h in held:
+            heapq.heappush(heap, h)
+    return lane_ch
+
+
+@dataclass
+class PackedLayer:
+    data: np.ndarray  # uint8, AXI aligned: parameter table, then the passes
+    passes: list[list[list[int]]]  # pass -> lane -> output channels
+    pass_entries: list[int]  # entries per lane (the longest lane) of every pass
+    entry_bytes: int
+    coding: ShiftCoding | None  # fq engine only
+
+
+def _params(layer: ConvLayer) -> np.ndarray:
+    n_out = layer.out_ch
+    p = np.zeros((n_out, 4), dtype=np.int32)
+    p[:, 0] = np.asarray(layer.bias, dtype=np.int64).astype(np.int32)
+    if layer.out_bits != 32:
+        p[:, 1] = np.asarray(layer.mult, dtype=np.int64)
+        sh = np.asarray(layer.shift, dtype=np.int64)
+        if layer.residual is not None:
+            p[:, 2] = np.asarray(layer.res_mult, dtype=np.int64)
+            if layer.res_shift is not None:
+                sh = sh | (np.asarray(layer.res_shift, dtype=np.int64) << 8)
+        p[:, 3] = sh
+    else:
+        p[:, 3] = 1
+    return p
+
+
+def pack_layer(layer: ConvLayer, cfg: HardwareConfig) -> PackedLayer:
+    """The weight stream of one conv/fc layer for `cfg` (docs/weight_stream.md)."""
+    A = cfg.axi_bits // 8
+    P = cfg.lanes
+    if cfg.engine == "fq":
+        coding = shift_coding(layer)
+        chans = channel_entries_fq(layer, coding)
+        eb, dt, pad = 2, np.uint16, NOP_CODE
+    else:
+        coding = None
+        chans = channel_entries_int8(layer)
+        eb, dt, pad = 1, np.int8, 0
+    lengths = [len(c) for c in chans]
+    passes = assign_lanes(lengths, P, cfg.max_nnz_per_lane, max_channels_per_lane(cfg), layer.name)
+    blobs = [_params(layer).view(np.uint8).reshape(-1)]
+    blobs.append(np.zeros(align(blobs[0].size, A) - blobs[0].size, np.uint8))
+    pass_entries = []
+    for lane_ch in passes:
+        n_j = max(1, max(len(c) for c in lane_ch))
+        L = max(sum(lengths[c] for c in chs) for chs in lane_ch)
+        L = max(L, 1)
+        pass_entries.append(L)
+        head = np.zeros(A, np.uint8)
+        head[:8] = np.array([L, n_j], dtype="<u4").view(np.uint8)
+        tab = np.full((P, n_j), NO_CHANNEL, dtype="<u2")
+        ent = np.full((L, P), pad, dtype=dt)
+        for ln, chs in enumerate(lane_ch):
+            tab[ln, : len(chs)] = chs
+            if chs:
+                seq = np.concatenate([chans[c] for c in chs])
+                ent[: seq.size, ln] = seq
+        tb = tab.view(np.uint8).reshape(-1)
+        eb_ = ent.astype("<u2" if eb == 2 else np.int8).view(np.uint8).reshape(-1)
+        blobs += [
+            head,
+            tb,
+            np.zeros(align(tb.size, A) - tb.size, np.uint8),
+            eb_,
+            np.zeros(align(eb_.size, A) - eb_.size, np.uint8),
+        ]
+    data = np.concatenate(blobs).astype(np.uint8)
+    return PackedLayer(data, passes, pass_entries, eb, coding)
+
+
+def unpack_layer(
+    packed: PackedLayer, layer_shape: tuple[int, int, int, int], cfg: HardwareConfig
+) -> np.ndarray:
+    """Integer weights (n_out, I, k, k) back from a packed stream: the inverse of pack_layer (for tests/tools)."""
+    n_out, n_in, k, _ = layer_shape
+    A = cfg.axi_bits // 8
+    P = cfg.lanes
+    kvol = n_in * k * k
+    d = packed.data
+    w = np.zeros((n_out, kvol), dtype=np.int64)
+    off = align(n_out * PARAM_BYTES, A)
+    cod = packed.coding
+    for _ in packed.passes:
+        L, n_j = (int(v) for v in d[off : off + 8].view("<u4"))
+        off += A
+        tab = d[off : off + P * n_j * 2].view("<u2").reshape(P, n_j)
+        off += align(P * n_j * 2, A)
+        nbytes = L * P * packed.entry_bytes
+        if packed.entry_bytes == 2:
+            ent = d[off : off + nbytes].view("<u2").reshape(L, P)
+        else:
+            ent = d[off : off + nbytes].view(np.int8).reshape(L, P)
+        off += align(nbytes, A)
+        for ln in range(P):
+            chs = [int(c) for c in tab[ln] if c != NO_CHANNEL]
+            j, pos = 0, 0
+            for e in range(L):
+                if j >= len(chs):
+                    break
+                if packed.entry_bytes == 1:
+                    w[chs[j], pos] = int(ent[e, ln])
+                    pos += 1
+                    if pos == kvol:
+                        pos, j = 0, j + 1
+                    continue
+                raw = int(ent[e, ln])
+                pos += (raw >> 8) & IDX_MAX
+                code = raw & 0xFF
+                sb, comp, ex = (code >> 5) & 3, code >> 7, code & EXP_MAX
+                if sb != SIGN_NOP:
+                    s = 1 if sb == SIGN_POS else (-1 if sb == SIGN_NEG else 0)
+                    val = s * (1 << (ex + cod.q_shift)) if s else 0
+                    w[chs[j], pos] += val
+                    # the component mean is added once per weight: the first term carries the component
+                    if cod.from_fields:
+                        w[chs[j], pos] += cod.mu_sign[comp] * (1 << cod.mu_shift[comp])
+                if raw & LAST:
+                    pos, j = 0, j + 1
+    return w.reshape(n_out, n_in, k, k)

@@ -1,0 +1,70 @@
+// fq_accel: the HLS top function of the focused-quantization overlay (docs/accel_abi.md, docs/engine.md).
+//
+// Arguments, in this order, give the s_axilite register map of fq_hls/hw/abi.py (0x10 weights, 0x1c act_in,
+// 0x28 act_out, 0x34 desc, 0x40 n_layers). The driver passes one buffer as act_in and act_out.
+#include "fq_engine.h"
+
+#ifndef __SYNTHESIS__
+#include <stdio.h>
+#include <string.h>
+namespace fq {
+static uint64_t* csim_cycles = 0;  // per-layer cycle counts of the last call (C-simulation only)
+static int csim_status = 0;
+static char csim_message[256];
+}  // namespace fq
+#endif
+
+void fq_accel(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, const uint32_t* desc,
+              uint32_t n_layers) {
+#pragma HLS INTERFACE m_axi port = weights bundle = gmem_w offset = slave depth = 65536 max_widen_bitwidth = FQ_AXI_BITS
+#pragma HLS INTERFACE m_axi port = desc bundle = gmem_w offset = slave depth = 4096
+#pragma HLS INTERFACE m_axi port = act_in bundle = gmem_in offset = slave depth = 65536 max_widen_bitwidth = FQ_AXI_BITS
+#pragma HLS INTERFACE m_axi port = act_out bundle = gmem_out offset = slave depth = 65536 max_widen_bitwidth = FQ_AXI_BITS
+#pragma HLS INTERFACE s_axilite port = weights bundle = control
+#pragma HLS INTERFACE s_axilite port = act_in bundle = control
+#pragma HLS INTERFACE s_axilite port = act_out bundle = control
+#pragma HLS INTERFACE s_axilite port = desc bundle = control
+#pragma HLS INTERFACE s_axilite port = n_layers bundle = control
+#pragma HLS INTERFACE s_axilite port = return bundle = control
+#ifndef __SYNTHESIS__
+    fq::csim_status = 0;
+#endif
+layers:
+    for (uint32_t i = 0; i < n_layers; i++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 32
+        uint32_t d[fq::cfg::DESC_WORDS];
+    read_desc:
+        for (int k = 0; k < fq::cfg::DESC_WORDS; k++) {
+#pragma HLS PIPELINE II = 1
+            d[k] = desc[i * fq::cfg::DESC_WORDS + k];
+        }
+        uint64_t cyc = 0;
+        int st = fq::run_layer(weights, act_in, act_out, d, cyc);
+#ifndef __SYNTHESIS__
+        if (fq::csim_cycles) fq::csim_cycles[i] = cyc;
+        if (st != fq::ST_OK) {
+            fq::csim_status = int(i) + 1;
+            snprintf(fq::csim_message, sizeof(fq::csim_message), "layer %u (descriptor word 0 = %u): status %d",
+                     i, d[fq::desc::OP], st);
+            return;
+        }
+#else
+        (void)st;  // the hardware skips a layer whose descriptor does not fit the engine
+#endif
+    }
+}
+
+#ifndef __SYNTHESIS__
+// C-simulation entry point (ctypes, fq_hls/csim/kernel.py): 0 on success, else 1 + the failing layer index.
+extern "C" int fq_accel_csim(const uint8_t* weights, uint8_t* act, const uint32_t* desc, uint32_t n_layers,
+                             uint64_t* cycles_per_layer) {
+    fq::csim_cycles = cycles_per_layer;
+    fq::csim_message[0] = 0;
+    fq_accel(weights, act, act, desc, n_layers);
+    fq::csim_cycles = 0;
+    return fq::csim_status;
+}
+
+// Status code of the failing layer of the last call (see fq_types.h ST_*), and a message.
+extern "C" const char* fq_accel_csim_message() { return fq::csim_message; }
+#endif

@@ -1,0 +1,600 @@
+// The layer engine: load -> decode -> compute -> store, one descriptor per IR layer (docs/engine.md).
+//
+// Tiling. A conv layer runs as passes; a pass holds, per lane, a sequence of output channels whose sparse
+// weight entries fit the lane's weight buffer (the compiler balances the lanes, fq_hls/hw/streams.py).
+// Per pass: decode the pass's entries into wbuf (P lanes x L entries), then stream the output rows through
+// a dataflow region: load (input rows into a ring line buffer of k + stride rows x all input channels) ->
+// compute (per tile of V output pixels: L cycles, every lane applies its entry to V pixels) -> store
+// (recombine, requantize, residual, ReLU clamp, write). Everything is sized by fq_config.h.
+//
+// Cycle accounting (C-simulation only, FQ_CYCLES): every pipelined loop adds trip count x II + depth;
+// a loop moving more bytes than one AXI beat per cycle is charged beats instead. The stages of a dataflow
+// region overlap per output row: a row costs the slowest stage. fq_hls/hw/cycles.py mirrors this.
+#ifndef FQ_ENGINE_H
+#define FQ_ENGINE_H
+
+#include "fq_pe.h"
+
+namespace fq {
+
+#ifndef __SYNTHESIS__
+#define FQ_CYCLES(stmt) stmt
+#else
+#define FQ_CYCLES(stmt)
+#endif
+
+static inline uint32_t beats(uint32_t bytes) { return (bytes + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES; }
+static inline uint32_t align_axi(uint32_t bytes) { return beats(bytes) * cfg::AXI_BYTES; }
+static inline uint32_t rd32(const uint8_t* p) {
+    return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
+}
+
+// Geometry shared by the stages (derived from the descriptor exactly as fq_hls/hw/program.py does).
+struct geom_t {
+    uint32_t tiles;  // ceil(out_w / V)
+    uint32_t pitch;  // line buffer row pitch: padded input width, at least what the last tile reads
+    uint32_t ring;   // rows per input channel in the ring line buffer: kernel + stride
+};
+
+static geom_t geometry(const layer_t& L) {
+    geom_t g;
+    g.tiles = (L.out_w + cfg::V - 1) / cfg::V;
+    uint32_t padded = L.in_w + 2 * L.pad;
+    uint32_t reach = (g.tiles * cfg::V - 1) * L.stride + L.kernel;
+    g.pitch = padded > reach ? padded : reach;
+    g.ring = L.kernel + L.stride;
+    return g;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// On-chip buffers (one engine instance; static so that the C-simulation does not put them on the stack).
+static dec_t wbuf[cfg::P][cfg::MAX_ENTRIES];
+static uint16_t chtab[cfg::P][cfg::MAX_J];
+static uint16_t chcnt[cfg::P];
+static chparam_t prm[cfg::MAX_OUT_CH];
+static act_t lbuf[cfg::LB_DEPTH];
+
+#ifndef __SYNTHESIS__
+static uint64_t row_load[cfg::MAX_ROWS], row_comp[cfg::MAX_ROWS], row_store[cfg::MAX_ROWS];
+#endif
+
+// ---------------------------------------------------------------------------------------------------------
+// load: input rows (and padding) into the line-buffer stream, one AXI beat of values per cycle.
+static void load_rows(const uint8_t* act_in, const layer_t& L, const geom_t& g, act_t pad_value,
+                      hls::stream<beat_t>& s_in) {
+    const bool sgn = L.flags & FLAG_IN_SIGNED;
+    const uint8_t* base = act_in + L.in_off;
+    int next_iy = -int(L.pad);
+load_row:
+    for (uint32_t y = 0; y < L.out_h; y++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 224
+        int last_iy = int(y * L.stride) - int(L.pad) + int(L.kernel) - 1;
+        uint64_t ddr = 0;
+        uint32_t n_beats = 0;
+    load_iy:
+        for (int iy = next_iy; iy <= last_iy; iy++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 7
+            bool inside = iy >= 0 && iy < int(L.in_h);
+        load_ch:
+            for (uint32_t ci = 0; ci < L.in_ch; ci++) {
+#pragma HLS LOOP_TRIPCOUNT min = 3 max = 512
+                const uint8_t* row = base + (size_t(ci) * L.in_h + (inside ? iy : 0)) * L.in_w;
+                if (inside) ddr += L.in_w;
+            load_beat:
+                for (uint32_t b = 0; b < g.pitch; b += cfg::AXI_BYTES) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 15
+                    beat_t bt;
+                load_lane:
+                    for (int j = 0; j < cfg::AXI_BYTES; j++) {
+#pragma HLS UNROLL
+                        int x = int(b + j) - int(L.pad);
+                        act_t v = pad_value;
+                        if (inside && x >= 0 && x < int(L.in_w)) v = sgn ? act_t(int8_t(row[x])) : act_t(row[x]);
+                        bt.v[j] = v;
+                    }
+                    s_in.write(bt);
+                    n_beats++;
+                }
+            }
+        }
+        if (last_iy >= next_iy) next_iy = last_iy + 1;
+        // DDR side: one burst per channel, AXI width per cycle; stream side: one beat per cycle
+        FQ_CYCLES(uint64_t dbeats = (ddr + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES;
+                  row_load[y] = dbeats > n_beats ? dbeats : n_beats;)
+    }
+}
+
+// Absorb the rows that output row y needs into the ring line buffer; returns the number of beats.
+static uint32_t absorb_rows(const layer_t& L, const geom_t& g, int& next_iy, uint32_t y, hls::stream<beat_t>& s_in) {
+    int last_iy = int(y * L.stride) - int(L.pad) + int(L.kernel) - 1;
+    uint32_t n = 0;
+absorb_iy:
+    for (int iy = next_iy; iy <= last_iy; iy++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 7
+        uint32_t slot = uint32_t(iy + int(g.ring) * 8) % g.ring;
+    absorb_ch:
+        for (uint32_t ci = 0; ci < L.in_ch; ci++) {
+#pragma HLS LOOP_TRIPCOUNT min = 3 max = 512
+            act_t* dst = lbuf + (size_t(ci) * g.ring + slot) * g.pitch;
+        absorb_beat:
+            for (uint32_t b = 0; b < g.pitch; b += cfg::AXI_BYTES) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 15
+                beat_t bt = s_in.read();
+                n++;
+                for (int j = 0; j < cfg::AXI_BYTES; j++) {
+#pragma HLS UNROLL
+                    if (b + j < g.pitch) dst[b + j] = bt.v[j];
+                }
+            }
+        }
+    }
+    if (last_iy >= next_iy) next_iy = last_iy + 1;
+    return n;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// compute: per output row and tile of V pixels, L cycles; lane l applies wbuf[l][e] to its V accumulators.
+template <class Pol, int S, int NV>
+static void compute_tile(const layer_t& L, uint32_t n_entries, const uint32_t rowoff[cfg::MAX_KERNEL],
+                         uint32_t xoff, uint32_t y, uint32_t x0, hls::stream<pkt_t> s_out[cfg::P]) {
+    typename Pol::acc_v acc[cfg::P];
+#pragma HLS ARRAY_PARTITION variable = acc complete dim = 1
+    const int s = int(L.stride);
+comp_clear:
+    for (int l = 0; l < cfg::P; l++) {
+#pragma HLS UNROLL
+        Pol::clear(acc[l]);
+    }
+comp_entry:
+    for (uint32_t e = 0; e < n_entries; e++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4608
+    comp_lane:
+        for (int l = 0; l < cfg::P; l++) {
+#pragma HLS UNROLL
+            const dec_t& d = wbuf[l][e];
+            if (!(d.flags & DEC_NOP)) Pol::template apply<S, NV>(acc[l], d, lbuf, d.base + rowoff[d.ky] + xoff, s);
+            if (d.flags & DEC_LAST) {
+                pkt_t p;
+                p.y = y;
+                p.x0 = x0;
+                p.ch = 0;
+                Pol::finish(acc[l], L, p.acc);
+                s_out[l].write(p);
+                Pol::clear(acc[l]);
+            }
+        }
+    }
+}
+
+#ifndef __SYNTHESIS__
+static uint32_t lane_len[cfg::P];  // entries up to a lane's final `last` (its padding is skipped in software)
+
+// C-simulation of compute_tile: the same arithmetic lane after lane (each lane's list streams through the
+// cache once; the lanes are independent and each has its own output stream, so the results are the same).
+template <class Pol, int S, int NV>
+static void compute_tile_sw(const layer_t& L, const uint32_t rowoff[cfg::MAX_KERNEL], uint32_t xoff, uint32_t y,
+                            uint32_t x0, hls::stream<pkt_t> s_out[cfg::P]) {
+    typename Pol::acc_v acc;
+    (void)0;
+    for (int l = 0; l < cfg::P; l++) {
+        Pol::clear(acc);
+        const dec_t* wl = wbuf[l];
+        const uint32_t n = lane_len[l];
+        for (uint32_t e = 0; e < n; e++) {
+            const dec_t& d = wl[e];
+            if (!(d.flags & DEC_NOP)) Pol::template sw_apply<S, NV>(acc, d, lbuf + d.base + rowoff[d.ky] + xoff);
+            if (d.flags & DEC_LAST) {
+                pkt_t p;
+                p.y = y;
+                p.x0 = x0;
+                p.ch = 0;
+                Pol::finish(acc, L, p.acc);
+                s_out[l].write(p);
+                Pol::clear(acc);
+            }
+        }
+    }
+}
+
+// the stride and the live pixel count as template constants (vectorizable loops)
+template <class Pol, int S>
+static void compute_tile_csim(const layer_t& L, uint32_t n_entries, const uint32_t rowoff[cfg::MAX_KERNEL],
+                              uint32_t xoff, uint32_t y, uint32_t x0, uint32_t nv, hls::stream<pkt_t> s_out[cfg::P]) {
+    const int V = cfg::V;
+    (void)n_entries;
+    if (V % 8 == 0 && nv <= uint32_t(V / 8))
+        compute_tile_sw<Pol, S, (V % 8 == 0 ? V / 8 : V)>(L, rowoff, xoff, y, x0, s_out);
+    else if (V % 4 == 0 && nv <= uint32_t(V / 4))
+        compute_tile_sw<Pol, S, (V % 4 == 0 ? V / 4 : V)>(L, rowoff, xoff, y, x0, s_out);
+    else if (V % 2 == 0 && nv <= uint32_t(V / 2))
+        compute_tile_sw<Pol, S, (V % 2 == 0 ? V / 2 : V)>(L, rowoff, xoff, y, x0, s_out);
+    else
+        compute_tile_sw<Pol, S, V>(L, rowoff, xoff, y, x0, s_out);
+}
+#endif
+
+template <class Pol>
+static void compute_rows(const layer_t& L, const geom_t& g, uint32_t n_entries, hls::stream<beat_t>& s_in,
+                         hls::stream<pkt_t> s_out[cfg::P]) {
+    // V pixels at stride <= 2 read 2V consecutive entries at most: 2V cyclic banks serve them in one cycle
+#pragma HLS ARRAY_PARTITION variable = lbuf cyclic factor = 2 * cfg::V dim = 1
+#pragma HLS ARRAY_PARTITION variable = wbuf complete dim = 1
+    int next_iy = -int(L.pad);
+comp_row:
+    for (uint32_t y = 0; y < L.out_h; y++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 224
+        uint32_t absorbed = absorb_rows(L, g, next_iy, y, s_in);
+        uint32_t rowoff[cfg::MAX_KERNEL];  // ring slot of kernel row ky, times the pitch
+    comp_slots:
+        for (uint32_t ky = 0; ky < L.kernel; ky++) {
+            int iy = int(y * L.stride) - int(L.pad) + int(ky);
+            rowoff[ky] = (uint32_t(iy + int(g.ring) * 8) % g.ring) * g.pitch;
+        }
+    comp_tile:
+        for (uint32_t t = 0; t < g.tiles; t++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 14
+            const uint32_t x0 = t * cfg::V;
+            const uint32_t xoff = x0 * L.stride;
+#ifdef __SYNTHESIS__
+            compute_tile<Pol, 0, cfg::V>(L, n_entries, rowoff, xoff, y, x0, s_out);
+#else
+            const uint32_t nv = L.out_w - x0 < uint32_t(cfg::V) ? L.out_w - x0 : uint32_t(cfg::V);
+            if (L.stride == 1)
+                compute_tile_csim<Pol, 1>(L, n_entries, rowoff, xoff, y, x0, nv, s_out);
+            else
+                compute_tile_csim<Pol, 2>(L, n_entries, rowoff, xoff, y, x0, nv, s_out);
+#endif
+        }
+        FQ_CYCLES(row_comp[y] = absorbed + uint64_t(g.tiles) * (n_entries + cfg::DEPTH_COMPUTE);)
+        (void)absorbed;
+    }
+}
+
+// store: recombined accumulators -> bias, requantization, residual, clamp -> DDR (int8/uint8 or int32).
+static void store_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, const geom_t& g,
+                       hls::stream<pkt_t> s_out[cfg::P]) {
+    const bool out32 = L.flags & FLAG_OUT32;
+    const bool relu = L.flags & FLAG_RELU;
+    const bool res = L.flags & FLAG_RESIDUAL;
+    const bool res_sgn = L.flags & FLAG_RES_SIGNED;
+    const int lo = relu ? 0 : -128, hi = relu ? 255 : 127;
+    const uint32_t plane = L.out_h * L.out_w;
+store_row:
+    for (uint32_t y = 0; y < L.out_h; y++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 224
+        uint64_t cyc = 0, in_beats = 0;
+    store_tile:
+        for (uint32_t t = 0; t < g.tiles; t++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 14
+            const uint32_t x0 = t * cfg::V;
+            const uint32_t nv = L.out_w - x0 < uint32_t(cfg::V) ? L.out_w - x0 : uint32_t(cfg::V);
+        store_lane:
+            for (int l = 0; l < cfg::P; l++) {
+            store_ch:
+                for (uint32_t j = 0; j < chcnt[l]; j++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 0 max = 16
+                    pkt_t p = s_out[l].read();
+                    const uint32_t ch = chtab[l][j];
+                    const chparam_t cp = prm[ch];
+                    const uint32_t pix = ch * plane + y * L.out_w + x0;
+                store_v:
+                    for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+                        if (uint32_t(v) >= nv) break;
+                        wide_t a = p.acc[v] + wide_t(cp.bias);
+                        if (out32) {
+                            uint32_t u = uint32_t(int32_t(a));
+                            uint8_t* o = act_out + L.out_off + size_t(pix + v) * 4;
+                            o[0] = u & 0xff;
+                            o[1] = (u >> 8) & 0xff;
+                            o[2] = (u >> 16) & 0xff;
+                            o[3] = (u >> 24) & 0xff;
+                        } else {
+                            wide_t tq = a * wide_t(cp.mult);
+                            if (res) {
+                                uint8_t rb = act_in[L.res_off + pix + v];
+                                wide_t r = res_sgn ? wide_t(int8_t(rb)) : wide_t(rb);
+                                tq += (r * wide_t(cp.res_mult)) * (wide_t(1) << cp.res_shift);
+                            }
+                            wide_t q = (tq + (wide_t(1) << (cp.shift - 1))) >> cp.shift;
+                            if (q < lo) q = lo;
+                            if (q > hi) q = hi;
+                            act_out[L.out_off + pix + v] = uint8_t(int(q) & 0xff);
+                        }
+                    }
+                    FQ_CYCLES(uint64_t ob = beats(nv * (out32 ? 4 : 1)); cyc += ob > 1 ? ob : 1;
+                              if (res) in_beats += beats(nv);)
+                }
+            }
+        }
+        FQ_CYCLES(row_store[y] = cyc; row_load[y] += in_beats;)  // the residual shares gmem_in with load
+    }
+}
+
+template <class Pol>
+static void conv_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, const geom_t& g,
+                      uint32_t n_entries) {
+#pragma HLS DATAFLOW
+    hls::stream<beat_t> s_in("s_in");
+    hls::stream<pkt_t> s_out[cfg::P];
+#pragma HLS STREAM variable = s_in depth = 64
+#pragma HLS STREAM variable = s_out depth = 4
+    load_rows(act_in, L, g, 0, s_in);
+    compute_rows<Pol>(L, g, n_entries, s_in, s_out);
+    store_rows(act_in, act_out, L, g, s_out);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+template <class Pol>
+static int conv_layer(const uint8_t* wmem, const uint8_t* act_in, uint8_t* act_out, const layer_t& L,
+                      uint64_t& cycles) {
+    if (L.entry_bytes != uint32_t(Pol::ENTRY_BYTES)) return ST_BAD_STREAM;
+    const geom_t g = geometry(L);
+    if (L.in_ch * g.ring * g.pitch > uint32_t(cfg::LB_DEPTH)) return ST_LINE_BUFFER;
+    const kgeom_t kg = make_kgeom(L.in_ch, L.kernel);
+    const uint8_t* w = wmem + L.w_off;
+    uint32_t off = 0;
+    if (L.out_ch * 16 > L.w_bytes) return ST_BAD_STREAM;
+
+    // per-channel constants: bias, mult, res_mult (int32), shift | res_shift << 8
+load_params:
+    for (uint32_t c = 0; c < L.out_ch; c++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 1024
+        const uint8_t* p = w + off + c * 16;
+        prm[c].bias = int32_t(rd32(p));
+        prm[c].mult = int32_t(rd32(p + 4));
+        prm[c].res_mult = int32_t(rd32(p + 8));
+        const uint32_t sh = rd32(p + 12);
+        prm[c].shift = int32_t(sh & 0xff);
+        prm[c].res_shift = int32_t((sh >> 8) & 0xff);
+        if (prm[c].shift < 1 || prm[c].shift > 62 || prm[c].res_shift > 62) return ST_BAD_STREAM;
+    }
+    FQ_CYCLES(cycles += beats(L.out_ch * 16) + cfg::DEPTH_LOAD;)
+    off += align_axi(L.out_ch * 16);
+
+pass:
+    for (uint32_t ps = 0; ps < L.n_passes; ps++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
+        const uint32_t n_entries = rd32(w + off);
+        const uint32_t nj = rd32(w + off + 4);
+        if (n_entries > uint32_t(cfg::MAX_ENTRIES) || nj > uint32_t(cfg::MAX_J) || off > L.w_bytes)
+            return ST_WEIGHT_BUFFER;
+        off += cfg::AXI_BYTES;
+        bool ch_ok = true;
+    load_chtab:
+        for (int l = 0; l < cfg::P; l++) {
+            chcnt[l] = 0;
+        load_chtab_j:
+            for (uint32_t j = 0; j < nj; j++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
+                const uint8_t* p = w + off + (l * nj + j) * 2;
+                uint16_t ch = uint16_t(p[0] | (p[1] << 8));
+                chtab[l][j] = ch;
+                if (ch != 0xffff) {
+                    ch_ok &= ch < L.out_ch;
+                    chcnt[l] = j + 1;
+                }
+            }
+        }
+        if (!ch_ok) return ST_BAD_CHANNEL;
+        const uint32_t tab_bytes = align_axi(cfg::P * nj * 2);
+        off += tab_bytes;
+        const uint32_t ent_bytes = align_axi(n_entries * cfg::P * Pol::ENTRY_BYTES);
+        if (off + ent_bytes > L.w_bytes) return ST_BAD_STREAM;
+
+        // decode: one row of P entries per cycle into the lanes' weight buffers
+        uint32_t pos[cfg::P], lane_ch[cfg::P];
+        bool ok = true;
+#pragma HLS ARRAY_PARTITION variable = pos complete
+#pragma HLS ARRAY_PARTITION variable = lane_ch complete
+        for (int l = 0; l < cfg::P; l++) {
+#pragma HLS UNROLL
+            pos[l] = 0;
+            lane_ch[l] = 0;
+        }
+    decode_entry:
+        for (uint32_t e = 0; e < n_entries; e++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4608
+        decode_lane:
+            for (int l = 0; l < cfg::P; l++) {
+#pragma HLS UNROLL
+                dec_t d;
+                const uint8_t* ep = w + off + (e * cfg::P + l) * Pol::ENTRY_BYTES;
+                ok &= Pol::decode(ep, pos[l], lane_ch[l], chcnt[l], kg, d);
+                d.base = d.ci * g.ring * g.pitch + d.kx;  // line-buffer address of (ci, kx), once per pass
+                if (d.flags & DEC_LAST) {
+                    ok &= lane_ch[l] < chcnt[l];
+                    lane_ch[l]++;
+                }
+                wbuf[l][e] = d;
+#ifndef __SYNTHESIS__
+                if (e == 0) lane_len[l] = 0;
+                if (d.flags & DEC_LAST) lane_len[l] = e + 1;
+#endif
+            }
+        }
+    decode_check:
+        for (int l = 0; l < cfg::P; l++) {
+#pragma HLS UNROLL
+            ok &= lane_ch[l] == chcnt[l];  // every channel of every lane must end inside the pass
+        }
+        if (!ok) return ST_BAD_STREAM;
+        off += ent_bytes;
+        FQ_CYCLES({
+            uint64_t wb = beats(tab_bytes + ent_bytes) + 1;
+            uint64_t dec = n_entries;
+            cycles += (wb > dec ? wb : dec) + cfg::DEPTH_LOAD + cfg::DEPTH_DECODE;
+        })
+
+        conv_rows<Pol>(act_in, act_out, L, g, n_entries);
+        FQ_CYCLES({
+            uint64_t c = cfg::DEPTH_DATAFLOW;
+            for (uint32_t y = 0; y < L.out_h; y++) {
+                uint64_t m = row_load[y];
+                if (row_comp[y] > m) m = row_comp[y];
+                if (row_store[y] > m) m = row_store[y];
+                c += m;
+            }
+            cycles += c;
+        })
+    }
+    return ST_OK;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// max pool: the line buffer again (padded with the smallest value), k*k cycles per channel and tile.
+static int maxpool_layer(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, uint64_t& cycles) {
+    const geom_t g = geometry(L);
+    if (L.in_ch * g.ring * g.pitch > uint32_t(cfg::LB_DEPTH)) return ST_LINE_BUFFER;
+    const bool sgn = L.flags & FLAG_IN_SIGNED;
+    hls::stream<beat_t> s_in("s_in_pool");
+    // sequential in C-simulation; in hardware load and pool overlap like the conv stages
+    load_rows(act_in, L, g, act_t(-512), s_in);
+    int next_iy = -int(L.pad);
+    const uint32_t plane = L.out_h * L.out_w;
+    uint64_t c = cfg::DEPTH_DATAFLOW;
+pool_row:
+    for (uint32_t y = 0; y < L.out_h; y++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 112
+        uint32_t absorbed = absorb_rows(L, g, next_iy, y, s_in);
+        uint64_t out_beats = 0;
+    pool_tile:
+        for (uint32_t t = 0; t < g.tiles; t++) {
+            const uint32_t x0 = t * cfg::V;
+            const uint32_t nv = L.out_w - x0 < uint32_t(cfg::V) ? L.out_w - x0 : uint32_t(cfg::V);
+        pool_ch:
+            for (uint32_t ci = 0; ci < L.in_ch; ci++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
+                act_t m[cfg::V];
+#pragma HLS ARRAY_PARTITION variable = m complete
+                for (int v = 0; v < cfg::V; v++) m[v] = act_t(-512);
+            pool_win:
+                for (uint32_t kk = 0; kk < L.kernel * L.kernel; kk++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 9
+                    uint32_t ky = kk / L.kernel, kx = kk % L.kernel;
+                    int iy = int(y * L.stride) - int(L.pad) + int(ky);
+                    uint32_t slot = uint32_t(iy + int(g.ring) * 8) % g.ring;
+                    const act_t* x = lbuf + (ci * g.ring + slot) * g.pitch + x0 * L.stride + kx;
+                    for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+                        act_t xv = x[v * L.stride];
+                        if (xv > m[v]) m[v] = xv;
+                    }
+                }
+                for (uint32_t v = 0; v < nv; v++) {
+                    int q = int(m[v]);
+                    (void)sgn;
+                    act_out[L.out_off + ci * plane + y * L.out_w + x0 + v] = uint8_t(q & 0xff);
+                }
+                out_beats += beats(nv);
+            }
+        }
+        FQ_CYCLES({
+            uint64_t comp = absorbed + uint64_t(g.tiles) * L.in_ch * (L.kernel * L.kernel) + cfg::DEPTH_COMPUTE;
+            uint64_t m = row_load[y] > comp ? row_load[y] : comp;
+            if (out_beats > m) m = out_beats;
+            c += m;
+        })
+        (void)absorbed;
+    }
+    FQ_CYCLES(cycles += c;)
+    (void)c;
+    return ST_OK;
+}
+
+// global average pool: sum of H*W values per channel, V per cycle, then requantize.
+static int avgpool_layer(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, uint64_t& cycles) {
+    const bool sgn = L.flags & FLAG_IN_SIGNED;
+    const uint32_t hw = L.in_h * L.in_w;
+    if (L.pool_shift < 1 || L.pool_shift > 62) return ST_BAD_SHAPE;
+avg_ch:
+    for (uint32_t c = 0; c < L.in_ch; c++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 1024
+        wide_t s = 0;
+        const uint8_t* p = act_in + L.in_off + size_t(c) * hw;
+    avg_sum:
+        for (uint32_t i = 0; i < hw; i++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 49
+            s += sgn ? wide_t(int8_t(p[i])) : wide_t(p[i]);
+        }
+        wide_t q = (s * wide_t(L.pool_mult) + (wide_t(1) << (L.pool_shift - 1))) >> L.pool_shift;
+        if (q < 0) q = 0;
+        if (q > 255) q = 255;
+        act_out[L.out_off + c] = uint8_t(q);
+    }
+    FQ_CYCLES({
+        uint64_t comp = uint64_t(L.in_ch) * ((hw + cfg::V - 1) / cfg::V);
+        uint64_t ddr = beats(L.in_ch * hw);
+        cycles += (comp > ddr ? comp : ddr) + beats(L.in_ch) + cfg::DEPTH_COMPUTE + cfg::DEPTH_DATAFLOW;
+    })
+    return ST_OK;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+static layer_t parse_desc(const uint32_t* d) {
+    layer_t L;
+    L.op = d[desc::OP];
+    L.flags = d[desc::FLAGS];
+    L.in_ch = d[desc::IN_CH];
+    L.in_h = d[desc::IN_H];
+    L.in_w = d[desc::IN_W];
+    L.out_ch = d[desc::OUT_CH];
+    L.out_h = d[desc::OUT_H];
+    L.out_w = d[desc::OUT_W];
+    L.kernel = d[desc::KERNEL];
+    L.stride = d[desc::STRIDE];
+    L.pad = d[desc::PAD];
+    L.in_off = d[desc::IN_OFF];
+    L.out_off = d[desc::OUT_OFF];
+    L.res_off = d[desc::RES_OFF];
+    L.w_off = d[desc::W_OFF];
+    L.w_bytes = d[desc::W_BYTES];
+    L.n_passes = d[desc::N_PASSES];
+    L.q_shift = d[desc::Q_SHIFT];
+    L.mu_shift_neg = d[desc::MU_SHIFT_NEG];
+    L.mu_shift_pos = d[desc::MU_SHIFT_POS];
+    L.mu_sign_neg = int32_t(d[desc::MU_SIGN_NEG]);
+    L.mu_sign_pos = int32_t(d[desc::MU_SIGN_POS]);
+    L.pool_mult = int32_t(d[desc::POOL_MULT]);
+    L.pool_shift = int32_t(d[desc::POOL_SHIFT]);
+    L.entry_bytes = d[desc::ENTRY_BYTES];
+    L.max_entries = d[desc::MAX_ENTRIES];
+    return L;
+}
+
+static int check_shape(const layer_t& L) {
+    if (L.kernel < 1 || L.kernel > uint32_t(cfg::MAX_KERNEL) || L.stride < 1 || L.stride > 2) return ST_BAD_SHAPE;
+    if (L.in_ch < 1 || L.in_ch > uint32_t(cfg::MAX_IN_CH) || L.out_ch < 1 || L.out_ch > uint32_t(cfg::MAX_OUT_CH))
+        return ST_BAD_SHAPE;
+    if (L.in_w < 1 || L.in_h < 1 || L.out_h < 1 || L.out_w < 1 || L.out_h > uint32_t(cfg::MAX_ROWS)) return ST_BAD_SHAPE;
+    if (L.in_w + 2 * L.pad > uint32_t(cfg::MAX_WIDTH) + 2 * cfg::MAX_KERNEL) return ST_BAD_SHAPE;
+    if ((L.in_h + 2 * L.pad - L.kernel) / L.stride + 1 != L.out_h) return ST_BAD_SHAPE;
+    if ((L.in_w + 2 * L.pad - L.kernel) / L.stride + 1 != L.out_w) return ST_BAD_SHAPE;
+    return ST_OK;
+}
+
+// Run one layer; returns a status code (ST_OK on success).
+static int run_layer(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, const uint32_t* d,
+                     uint64_t& cycles) {
+    layer_t L = parse_desc(d);
+    cycles = cfg::DEPTH_LAYER;
+    if (L.op == OP_AVGPOOL) return avgpool_layer(act_in, act_out, L, cycles);
+    int st = check_shape(L);
+    if (st != ST_OK) return st;
+    if (L.op == OP_CONV) return conv_layer<EnginePolicy>(weights, act_in, act_out, L, cycles);
+    if (L.op == OP_MAXPOOL) return maxpool_layer(act_in, act_out, L, cycles);
+    return ST_BAD_OP;
+}
+
+}  // namespace fq
+
+#endif

@@ -1,0 +1,214 @@
+// Processing-element policies of the one engine template (docs/engine.md, docs/weight_stream.md).
+//
+//   FqPolicy   : sparse stream of 16-bit entries (relative index + code), shift PEs. Each lane keeps, per
+//                pixel, a q-accumulator (sum of +-x << exp) and two component accumulators (sum of x per
+//                component); the channel's accumulator is recombined once per output:
+//                acc = (acc_q << q_shift) + mu_sign[+] (acc_pos << mu_shift[+]) + mu_sign[-] (acc_neg << mu_shift[-])
+//   Int8Policy : dense stream of int8 weights, one DSP multiply-accumulate per lane and pixel.
+#ifndef FQ_PE_H
+#define FQ_PE_H
+
+#include "fq_types.h"
+
+namespace fq {
+
+// Kernel geometry for decode: flat position -> (ci, ky, kx) by multiplying with reciprocals computed once
+// per layer (floor(p / d) == (p * ceil(2^24 / d)) >> 24 for p < 2^18, d <= 63): no dividers in the lanes.
+struct kgeom_t {
+    uint32_t kvol, k, kk, recip_kk, recip_k;
+};
+
+static inline kgeom_t make_kgeom(uint32_t in_ch, uint32_t k) {
+    kgeom_t g;
+    g.k = k;
+    g.kk = k * k;
+    g.kvol = in_ch * g.kk;
+    g.recip_kk = ((1u << 24) + g.kk - 1) / g.kk;
+    g.recip_k = ((1u << 24) + k - 1) / k;
+    return g;
+}
+
+static inline void unflatten(uint32_t pos, const kgeom_t& g, dec_t& d) {
+    const uint32_t ci = uint32_t((uint64_t(pos) * g.recip_kk) >> 24);
+    const uint32_t r = pos - ci * g.kk;
+    const uint32_t ky = uint32_t((uint64_t(r) * g.recip_k) >> 24);
+    d.ci = ci;
+    d.ky = ky;
+    d.kx = r - ky * g.k;
+}
+
+#ifndef __SYNTHESIS__
+// Software kernels of the C-simulation (same arithmetic as apply(); restrict pointers let g++ -O2 vectorize).
+template <int S, int NV>
+static inline void sw_shift_add(int32_t* __restrict q, int32_t* __restrict c, const int16_t* __restrict x, int e,
+                                int32_t nz, int32_t neg) {
+    for (int v = 0; v < NV; v++) {
+        const int32_t xv = x[v * S];
+        const int32_t t = int32_t(uint32_t(xv) << e) & nz;  // x << exp, or 0 for sign 0
+        q[v] += (t ^ neg) - neg;                            // conditional negate
+        c[v] += xv;
+    }
+}
+template <int S, int NV>
+static inline void sw_mac(int32_t* __restrict a, const int16_t* __restrict x, int16_t w) {
+    for (int v = 0; v < NV; v++) a[v] += int16_t(w * x[v * S]);  // |w x| <= 128 * 255 fits 16 bits
+}
+#endif
+
+struct FqPolicy {
+    static const int ENTRY_BYTES = 2;
+
+    struct acc_v {
+        acc_t q[cfg::V];
+        acc_t c[2][cfg::V];
+    };
+
+    static void clear(acc_v& a) {
+    clear_v:
+        for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+            a.q[v] = 0;
+            a.c[0][v] = 0;
+            a.c[1][v] = 0;
+        }
+    }
+
+    // Decode entry e of a lane. `pos` is the lane's running flat position (ci * k * k + ky * k + kx) inside
+    // its current output channel. Returns false when the entry points outside the kernel volume.
+    static bool decode(const uint8_t* e, uint32_t& pos, uint32_t /*lane_ch*/, uint32_t /*ch_count*/,
+                       const kgeom_t& kg, dec_t& d) {
+        uint32_t raw = uint32_t(e[0]) | (uint32_t(e[1]) << 8);
+        uint32_t idx = (raw >> 8) & 0x7f;
+        uint32_t code = raw & 0xff;
+        uint32_t sbits = (code >> 5) & 3;
+        pos += idx;
+        d.flags = (raw >> 15) ? DEC_LAST : 0;
+        d.comp = (code >> 7) & 1;
+        d.exp = code & 0x1f;
+        d.sign = sbits == 1 ? 1 : (sbits == 3 ? -1 : 0);
+        d.w = d.sign * (int32_t(1) << d.exp);
+        d.ci = 0;
+        d.ky = 0;
+        d.kx = 0;
+        bool ok = true;
+        if (sbits == 2) {
+            d.flags |= DEC_NOP;
+        } else if (pos >= kg.kvol) {
+            ok = false;
+        } else {
+            unflatten(pos, kg, d);
+        }
+        if (raw >> 15) pos = 0;
+        return ok;
+    }
+
+    // Apply one decoded weight to the first NV of the V output pixels: pixel v reads lb[i0 + v * stride]
+    // (S = 0: the runtime stride `s`; the C-simulation instantiates S = 1, 2 and small NV for speed).
+    template <int S, int NV>
+    static void apply(acc_v& a, const dec_t& d, const act_t lb[cfg::LB_DEPTH], uint32_t i0, int s) {
+    apply_v:
+        for (int v = 0; v < NV; v++) {
+#pragma HLS UNROLL
+            act_t xv = lb[i0 + v * (S ? S : s)];
+#ifdef __SYNTHESIS__
+            acc_t t = acc_t(xv) << d.exp;
+            if (d.sign > 0) a.q[v] += t;
+            else if (d.sign < 0) a.q[v] -= t;
+#else
+            a.q[v] += acc_t(d.w) * xv;
+#endif
+            a.c[d.comp][v] += xv;
+        }
+    }
+
+#ifndef __SYNTHESIS__
+    template <int S, int NV>
+    static void sw_apply(acc_v& a, const dec_t& d, const act_t* x) {
+        sw_shift_add<S, NV>(a.q, a.c[d.comp], x, d.exp, d.sign != 0 ? -1 : 0, d.sign < 0 ? -1 : 0);
+    }
+#endif
+
+    static void finish(const acc_v& a, const layer_t& L, wide_t out[cfg::V]) {
+    finish_v:
+        for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+            wide_t t = wide_t(a.q[v]) * (wide_t(1) << L.q_shift);
+            t += wide_t(L.mu_sign_pos) * (wide_t(a.c[1][v]) * (wide_t(1) << L.mu_shift_pos));
+            t += wide_t(L.mu_sign_neg) * (wide_t(a.c[0][v]) * (wide_t(1) << L.mu_shift_neg));
+            out[v] = t;
+        }
+    }
+};
+
+struct Int8Policy {
+    static const int ENTRY_BYTES = 1;
+
+    struct acc_v {
+        acc_t a[cfg::V];
+    };
+
+    static void clear(acc_v& a) {
+    clear_v:
+        for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+            a.a[v] = 0;
+        }
+    }
+
+    // Dense: entry number `pos` of the lane's current channel is weight (ci, ky, kx) = unflatten(pos).
+    // Lanes with fewer channels than the pass's longest lane are padded with zeros that emit no output.
+    static bool decode(const uint8_t* e, uint32_t& pos, uint32_t lane_ch, uint32_t ch_count, const kgeom_t& kg,
+                       dec_t& d) {
+        unflatten(pos, kg, d);
+        d.w = int8_t(e[0]);
+        d.sign = 0;
+        d.exp = 0;
+        d.comp = 0;
+        d.flags = lane_ch < ch_count ? 0 : DEC_NOP;
+        pos++;
+        if (pos == kg.kvol) {
+            pos = 0;
+            if (lane_ch < ch_count) d.flags |= DEC_LAST;
+        }
+        return true;
+    }
+
+    template <int S, int NV>
+    static void apply(acc_v& a, const dec_t& d, const act_t lb[cfg::LB_DEPTH], uint32_t i0, int s) {
+    apply_v:
+        for (int v = 0; v < NV; v++) {
+#pragma HLS UNROLL
+            a.a[v] += acc_t(d.w) * acc_t(lb[i0 + v * (S ? S : s)]);
+        }
+    }
+
+#ifndef __SYNTHESIS__
+    template <int S, int NV>
+    static void sw_apply(acc_v& a, const dec_t& d, const act_t* x) {
+        sw_mac<S, NV>(a.a, x, int16_t(d.w));
+    }
+#endif
+
+    static void finish(const acc_v& a, const layer_t& /*L*/, wide_t out[cfg::V]) {
+    finish_v:
+        for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+            out[v] = a.a[v];
+        }
+    }
+};
+
+// The policy of this build: fq_config.h says which engine the hardware configuration asks for.
+template <bool FQ>
+struct select_policy {
+    typedef FqPolicy type;
+};
+template <>
+struct select_policy<false> {
+    typedef Int8Policy type;
+};
+typedef select_policy<cfg::ENGINE_FQ != 0>::type EnginePolicy;
+
+}  // namespace fq
+
+#endif

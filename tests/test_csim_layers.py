@@ -1,0 +1,262 @@
+"""The C-simulated HLS engine against the numpy reference, bit for bit, on single layers and whole networks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _csim_helpers import images, kernel, lowered, need_csim, run_graph, small_cfg
+
+from fq_hls.errors import DeviceError
+from fq_hls.hw.config import hardware_config
+from fq_hls.ir import ConvLayer, IntegerGraph, PoolLayer, TensorInfo, WeightFormat
+from fq_hls.reference import run_integer
+
+pytestmark = pytest.mark.csim
+
+
+@pytest.fixture(autouse=True)
+def _tools():
+    need_csim()
+
+
+def _input(graph, rng):
+    info = graph.tensors[graph.input]
+    if info.signed:
+        return rng.integers(-128, 128, info.shape).astype(np.int8)
+    return rng.integers(0, 256, info.shape).astype(np.uint8)
+
+
+def _check_conv_graph(g, engine, seed=0):
+    rng = np.random.default_rng(seed)
+    x = _input(g, rng)
+    extra = {}
+    if "residual" in g.tensors:
+        r = g.tensors["residual"]
+        extra["residual"] = (
+            rng.integers(-128, 128, r.shape).astype(np.int8)
+            if r.signed
+            else rng.integers(0, 256, r.shape).astype(np.uint8)
+        )
+    ref = run_integer(g, x[None], return_all=True, inputs={k: v[None] for k, v in extra.items()})
+    prog, act, cyc = run_graph(g, small_cfg(engine), x, extra)
+    for lyr in g.layers:
+        got = prog.read_tensor(act, lyr.output)
+        np.testing.assert_array_equal(got, ref[lyr.output][0], err_msg=f"{engine} engine, layer {lyr.name}")
+    assert all(c > 0 for c in cyc)
+    return cyc
+
+
+CASES = {
+    # name: random_conv_graph keyword arguments
+    "3x3_s1_odd_sizes": dict(in_ch=5, out_ch=11, h=9, w=10, kernel=3, stride=1, pad=1),
+    "3x3_stride2": dict(in_ch=6, out_ch=9, h=13, w=11, kernel=3, stride=2, pad=1, in_signed=True),
+    "1x1_downsample": dict(in_ch=16, out_ch=20, h=8, w=7, kernel=1, stride=2, pad=0),
+    "residual_relu": dict(in_ch=8, out_ch=12, h=6, w=9, residual=True, res_signed=True),
+    "residual_signed_out": dict(in_ch=8, out_ch=10, h=5, w=6, residual=True, relu=False),
+    "7x7_stem": dict(in_ch=3, out_ch=10, h=19, w=21, kernel=7, stride=2, pad=3, in_signed=True),
+    "dense_wide": dict(in_ch=40, out_ch=8, h=4, w=5, sparsity=0.0),
+}
+
+
+@pytest.mark.parametrize("method", ["fq5", "shift5", "fq7", "int8"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_conv_fq_engine(case, method):
+    from fq_hls.testing import random_conv_graph
+
+    kw = dict(sparsity=0.6, seed=3)
+    kw.update(CASES[case])
+    g = random_conv_graph(method=method, **kw)
+    _check_conv_graph(g, "fq", seed=1)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_conv_int8_engine(case):
+    from fq_hls.testing import random_conv_graph
+
+    kw = dict(sparsity=0.6, seed=4)
+    kw.update(CASES[case])
+    g = random_conv_graph(method="int8", **kw)
+    _check_conv_graph(g, "int8", seed=2)
+
+
+def test_fq_layers_use_their_shift_fields():
+    """fq5 layers stream their own (comp, sign, exp) codes with the recentralized means, not CSD terms."""
+    from fq_hls.hw.streams import shift_coding
+    from fq_hls.testing import random_conv_graph
+
+    g = random_conv_graph(in_ch=16, out_ch=16, h=4, w=4, method="fq5", sparsity=0.5, seed=0)
+    c = shift_coding(g.layers[0])
+    assert c.from_fields
+    g2 = random_conv_graph(in_ch=16, out_ch=16, h=4, w=4, method="int8", sparsity=0.5, seed=0)
+    assert not shift_coding(g2.layers[0]).from_fields
+
+
+def _graph(layers, tensors, inp, out):
+    return IntegerGraph("hand", "int8", 1, inp, out, tensors, layers, (0.0,), (1.0,))
+
+
+def _conv(name, i, o, w, relu=True, out_bits=8, k=None, s=1, p=None, seed=0):
+    rng = np.random.default_rng(seed)
+    n_out, n_in = w.shape[:2]
+    k = k or w.shape[2]
+    p = k // 2 if p is None else p
+    return ConvLayer(
+        name,
+        i,
+        o,
+        n_in,
+        n_out,
+        k,
+        s,
+        p,
+        w.astype(np.int32),
+        rng.integers(-300, 300, n_out).astype(np.int32),
+        rng.integers(200, 4000, n_out).astype(np.int32),
+        rng.integers(9, 14, n_out).astype(np.int32),
+        relu=relu,
+        out_bits=out_bits,
+        wformat=WeightFormat("int8"),
+    )
+
+
+@pytest.mark.parametrize("engine", ["fq", "int8"])
+def test_zero_channel_and_single_weight(engine):
+    """An all-zero output channel gives requant(bias); a layer with one non-zero weight in total."""
+    rng = np.random.default_rng(7)
+    w = rng.integers(-60, 61, (13, 6, 3, 3))
+    w[rng.random(w.shape) < 0.5] = 0
+    w[4] = 0
+    w1 = np.zeros((9, 13, 3, 3), np.int64)
+    w1[5, 12, 2, 0] = -77
+    T = {
+        "x": TensorInfo("x", (6, 7, 9), True, 1.0),
+        "a": TensorInfo("a", (13, 7, 9), False, 1.0),
+        "b": TensorInfo("b", (9, 7, 9), True, 1.0),
+    }
+    g = _graph([_conv("c0", "x", "a", w), _conv("c1", "a", "b", w1, relu=False, seed=1)], T, "x", "b")
+    _check_conv_graph(g, engine)
+
+
+@pytest.mark.parametrize("engine", ["fq", "int8"])
+def test_long_gaps_need_escapes(engine):
+    """Non-zeros more than 127 positions apart (escape entries) and an int8 layer streamed as CSD terms."""
+    w = np.zeros((10, 64, 3, 3), np.int64)
+    w[:, 0, 0, 0] = 3
+    w[:, 40, 1, 1] = -101  # 40 * 9 + 4 positions later: two escapes
+    w[3, 63, 2, 2] = 127
+    T = {"x": TensorInfo("x", (64, 5, 6), False, 1.0), "y": TensorInfo("y", (10, 5, 6), False, 1.0)}
+    g = _graph([_conv("c", "x", "y", w)], T, "x", "y")
+    _check_conv_graph(g, engine)
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_maxpool(signed):
+    rng = np.random.default_rng(3)
+    w = rng.integers(-30, 31, (6, 4, 3, 3))
+    T = {
+        "x": TensorInfo("x", (4, 11, 13), True, 1.0),
+        "c": TensorInfo("c", (6, 11, 13), signed, 1.0),
+        "m": TensorInfo("m", (6, 6, 7), signed, 1.0),
+    }
+    g = _graph(
+        [_conv("c", "x", "c", w, relu=not signed), PoolLayer("mp", "c", "m", "max", 3, 2, 1)], T, "x", "m"
+    )
+    _check_conv_graph(g, "fq")
+
+
+@pytest.mark.parametrize("engine", ["fq", "int8"])
+def test_avgpool_fc_int32(engine):
+    rng = np.random.default_rng(11)
+    w = rng.integers(-40, 41, (12, 5, 3, 3))
+    wf = rng.integers(-90, 91, (7, 12, 1, 1))
+    T = {
+        "x": TensorInfo("x", (5, 6, 7), True, 1.0),
+        "c": TensorInfo("c", (12, 6, 7), False, 1.0),
+        "g": TensorInfo("g", (12, 1, 1), False, 1.0),
+        "y": TensorInfo("y", (7, 1, 1), True, 1.0, bits=32),
+    }
+    fc = _conv("fc", "g", "y", wf, relu=False, out_bits=32, k=1, p=0, seed=2)
+    fc.kind = "fc"
+    g = _graph(
+        [_conv("c", "x", "c", w), PoolLayer("gap", "c", "g", "avg", 6, 1, 0, mult=91, shift=11), fc],
+        T,
+        "x",
+        "y",
+    )
+    _check_conv_graph(g, engine)
+
+
+def test_bad_descriptor_names_layer():
+    from fq_hls.hw.program import D, build_program
+    from fq_hls.testing import random_conv_graph
+
+    g = random_conv_graph(in_ch=4, out_ch=4, h=5, w=5, method="fq5", seed=0)
+    cfg = small_cfg("fq")
+    prog = build_program(g, cfg)
+    prog.descriptors[0, D["KERNEL"]] = 99
+    k = kernel(cfg)
+    act = prog.new_act()
+    k.layer_names = prog.layer_names
+    with pytest.raises(DeviceError, match="conv"):
+        k.run(prog.weights, act, prog.descriptors, 1)
+    prog.descriptors[0, D["KERNEL"]] = 3
+    prog.descriptors[0, D["OUT_OFF"]] = (
+        act.size - 10
+    )  # outside the activation buffer: refused before the call
+    with pytest.raises(DeviceError, match="layer conv: output window"):
+        k.run(prog.weights, act, prog.descriptors, 1)
+    with pytest.raises(DeviceError, match="weights window"):
+        k.run(prog.weights[:64], prog.new_act(), build_program(g, cfg).descriptors, 1)
+
+
+@pytest.mark.parametrize(
+    "method,engine,sparsity",
+    [("fq5", "fq", 0.85), ("int8", "int8", 0.5), ("int8", "fq", 0.75), ("shift5", "fq", 0.8)],
+)
+def test_resnet18_cifar_bit_exact(method, engine, sparsity):
+    """int8 weights on the fq engine run as signed-digit shift terms (sparse enough to fit the lane buffers)."""
+    cm, g = lowered("resnet18-cifar", method, sparsity)
+    cfg = hardware_config("zcu104", engine)
+    x = g.quantize_input(images(cm, 2))
+    ref = run_integer(g, x)
+    k = kernel(cfg)
+    from fq_hls.hw.program import build_program
+
+    prog = build_program(g, cfg)
+    for i in range(x.shape[0]):
+        logits, cyc = k.run_program(prog, x[i])
+        np.testing.assert_array_equal(logits, ref[i])
+        assert len(cyc) == len(g.layers)
+
+
+def test_resnet18_224_one_image():
+    cm, g = lowered("resnet18", "fq5", 0.85)
+    cfg = hardware_config("zcu104", "fq")
+    x = g.quantize_input(images(cm, 1))
+    ref = run_integer(g, x)
+    from fq_hls.csim import run_csim
+
+    logits, cyc = run_csim(g, cfg, x[0])
+    np.testing.assert_array_equal(logits, ref[0])
+    assert sum(cyc) > 0
+
+
+def test_missing_compiler_is_tool_missing(monkeypatch, tmp_path):
+    from fq_hls.csim.kernel import build_library
+    from fq_hls.errors import ToolMissingError
+
+    monkeypatch.setenv("CXX", str(tmp_path / "no-such-g++"))
+    monkeypatch.setenv("FQ_HLS_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ToolMissingError, match="g\\+\\+"):
+        build_library(small_cfg("fq"))
+
+
+def test_library_cache_reuses_build():
+    from fq_hls.csim.kernel import build_library, library_path
+
+    cfg = small_cfg("int8")
+    a = build_library(cfg)
+    mtime = a.stat().st_mtime_ns
+    assert a == library_path(cfg) and build_library(cfg) == a and a.stat().st_mtime_ns == mtime
+    assert library_path(hardware_config("pynq-z2", "int8", lanes=8, pixels=8, axi_bits=64)) != a
+    assert library_path(small_cfg("fq")) != a
