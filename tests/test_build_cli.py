@@ -76,7 +76,7 @@ def test_build_with_tools_gathers_the_folder(tmp_path, monkeypatch, capsys, boar
     # the runtime reads the same manifest
     from fq_hls.runtime.runner import _load_config
 
-    assert _load_config(str(out), None, "fq").board == board
+    assert _load_config(str(out), None, "fq")[0].board == board
 
 
 def test_collect_after_a_build_by_hand(tmp_path, monkeypatch, capsys):

@@ -137,7 +137,15 @@ def test_reader_errors_name_file_section_and_problem(tmp_path):
     check(_join(header, [s for i, s in enumerate(sections) if i != lay[-1]]), "missing LAYR", "'fc'")
     check(_join(header, [sections[0], sections[lay[1]], *sections[1:]]), "layer 'conv1'", "node #")
     check(_join(header, sections[1:]), "before the graph")
-    check(_join(header, [(b"GRPH", b"{not json")] + sections[1:]), "graph is invalid")
+    not_json = b"{not json"
+    check(_join(header, [(b"GRPH", len(not_json).to_bytes(4, "little") + zlib.compress(not_json))] + sections[1:]),
+          "graph is invalid")
+    check(_join(header, [(b"GRPH", b"\x09\x00\x00\x00{not zlib")] + sections[1:]), "GRPH", "not a valid zlib")
+    big = len(sections[0][1]) * 1000
+    check(_join(header, [(b"GRPH", (1 << 27).to_bytes(4, "little") + sections[0][1][4:])] + sections[1:]), "limit")
+    check(_join(header, [(b"GRPH", big.to_bytes(4, "little") + sections[0][1][4:])] + sections[1:]),
+          "GRPH", f"{big} declared")
+    check(data[:4] + (1).to_bytes(2, "little") + data[6:], "format version 1", "write the model again")
     check(_join(header, sections[:-1] + [(b"END\x00", b"\x09\x00\x00\x00")]), "section count")
     check(_join(header, sections[:1] + [(b"WXYZ", b"")] + sections[1:]), "unknown critical section")
     t, p = sections[lay[0]]

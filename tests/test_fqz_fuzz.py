@@ -8,6 +8,7 @@ import json
 import os
 import zlib
 
+import numpy as np
 import pytest
 from _fqz_models import small_model
 from hypothesis import HealthCheck, given, settings
@@ -15,11 +16,21 @@ from hypothesis import strategies as st
 
 from fq_hls.errors import ModelFileError
 from fq_hls.fqz import decode_model, encode_model, model_differences
+from fq_hls.fqz.binary import Builder, Cursor, FormatError
 from fq_hls.fqz.container import FRAME_BYTES, HEADER_BYTES
+from fq_hls.fqz.packing import FLOAT_FULL, FLOAT_HALF, FLOAT_SINGLE, read_float_group, write_float_group
 
 N = int(os.environ.get("FQZ_FUZZ_EXAMPLES", "150"))  # raise for a long fuzzing run
 MODEL = small_model(seed=3, c=2, hw=4, sparsity=0.6)
+for _k in ("gamma", "beta", "mean", "var"):  # float16-exact BN: every float form occurs in the file
+    setattr(MODEL.node("conv1").bn, _k, getattr(MODEL.node("conv1").bn, _k).astype(np.float16).astype(np.float32))
 DATA = encode_model(MODEL).data
+rng = np.random.default_rng(5)
+GROUP_ARRAYS = [(rng.random(96) + 0.5).astype(np.float16).astype(np.float32) for _ in range(4)]
+GROUP_ARRAYS.append(rng.standard_normal(96).astype(np.float32))
+_out = Builder()
+write_float_group(_out, GROUP_ARRAYS)
+GROUP = _out.bytes()
 
 
 def _sections(data):
@@ -35,6 +46,11 @@ def _join(sections):
     return DATA[:HEADER_BYTES] + b"".join(
         t + len(p).to_bytes(4, "little") + zlib.crc32(p).to_bytes(4, "little") + p for t, p in sections
     )
+
+
+def _graph_payload(text: bytes) -> bytes:
+    """A GRPH payload: u32 JSON size + zlib stream."""
+    return len(text).to_bytes(4, "little") + zlib.compress(text, 9)
 
 
 def _outcome(blob: bytes):
@@ -123,7 +139,7 @@ def _leaves(x, path=()):
 def test_nonsense_graph_json(data):
     """Replace any value of the graph JSON (valid JSON, valid CRC): an error or a consistent model."""
     sections = _sections(DATA)
-    graph = json.loads(sections[0][1])
+    graph = json.loads(zlib.decompress(sections[0][1][4:]))
     paths = list(_leaves(graph))
     path = paths[data.draw(st.integers(0, len(paths) - 1))]
     value = data.draw(json_values)
@@ -137,7 +153,7 @@ def test_nonsense_graph_json(data):
             del parent[path[-1]]
         else:
             parent[path[-1]] = value
-    sections[0][1] = json.dumps(graph).encode()
+    sections[0][1] = _graph_payload(json.dumps(graph).encode())
     model = _outcome(_join(sections))
     if model is not None:
         _consistent(model)
@@ -146,5 +162,63 @@ def test_nonsense_graph_json(data):
 @pytest.mark.parametrize("depth", [10_000])
 def test_deeply_nested_graph(depth):
     sections = _sections(DATA)
-    sections[0][1] = b"[" * depth + b"]" * depth
+    sections[0][1] = _graph_payload(b"[" * depth + b"]" * depth)
     assert _outcome(_join(sections)) is None
+
+
+@settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_graph_size_field_and_zlib_stream(data):
+    """A wrong declared size, a cut or padded zlib stream, or a bomb: an error, never a big allocation."""
+    sections = _sections(DATA)
+    text = zlib.decompress(sections[0][1][4:])
+    how = data.draw(st.sampled_from(["size", "cut", "trailing", "bomb"]))
+    if how == "size":
+        size = data.draw(st.integers(0, 2**32 - 1).filter(lambda n: n != len(text)))
+        payload = size.to_bytes(4, "little") + sections[0][1][4:]
+    elif how == "cut":
+        payload = sections[0][1][: data.draw(st.integers(0, len(sections[0][1]) - 1))]
+    elif how == "trailing":
+        payload = sections[0][1] + data.draw(st.binary(min_size=1, max_size=8))
+    else:  # 64 MiB of spaces after the JSON, declared as the JSON's own size
+        bomb = zlib.compress(text + b" " * (1 << 26), 9)
+        payload = len(text).to_bytes(4, "little") + bomb
+    sections[0][1] = payload
+    assert _outcome(_join(sections)) is None
+
+
+def test_fuzz_model_has_every_float_form():
+    from fq_hls.fqz.container import _float_arrays
+    from fq_hls.fqz.packing import float_form
+
+    forms = {float_form(a) for n in MODEL.nodes for a in _float_arrays(n)}
+    assert forms == {FLOAT_FULL, FLOAT_HALF, FLOAT_SINGLE}
+    assert GROUP[5 + 4 * 96] == 1  # after 5 tags and the float32 array: Huffman-coded float16 high bytes
+
+
+@settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_float_group_mutations(data):
+    """A mutated float group (scale/bias/BN) is a FormatError, or arrays that round-trip exactly."""
+    blob = bytearray(GROUP)
+    how = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+    if how == "flip":
+        for _ in range(data.draw(st.integers(1, 3))):
+            blob[data.draw(st.integers(0, len(blob) - 1))] ^= data.draw(st.integers(1, 255))
+    elif how == "cut":
+        a = data.draw(st.integers(0, len(blob) - 1))
+        del blob[a : a + data.draw(st.integers(1, 16))]
+    else:
+        a = data.draw(st.integers(0, len(blob)))
+        blob[a:a] = data.draw(st.binary(min_size=1, max_size=8))
+    cur = Cursor(bytes(blob))
+    try:
+        arrays = read_float_group(cur, 96, [f"a{i}" for i in range(len(GROUP_ARRAYS))])
+        cur.done("group")
+    except FormatError:
+        return
+    assert all(a.shape == (96,) and a.dtype.kind == "f" for a in arrays)
+    out = Builder()
+    write_float_group(out, arrays)
+    again = read_float_group(Cursor(out.bytes()), 96, [f"a{i}" for i in range(len(arrays))])
+    assert all(a.dtype == b.dtype and a.tobytes() == b.tobytes() for a, b in zip(arrays, again, strict=True))

@@ -28,24 +28,26 @@ def test_hand_computed_bytes(tmp_path):
     fc1, fc2 = r["layers"]
     # fc1: 32 weights, all symbol 1 -> a one-symbol code of 1 bit each: 4 bytes of stream, dense coding
     assert fc1["coding"] == "dense"
-    assert fc1["codebook_bytes"] == 3 + 4 + 2 + 2  # dtypes+width, symbol count, 2 one-byte levels, length table
+    # dtypes, symbol count, level width, 2 one-byte levels, length table (1-bit width + 2 lengths in 1 byte)
+    assert fc1["codebook_bytes"] == 2 + 4 + 1 + 2 + (1 + 1)
     assert fc1["code_bytes"] == 1 + 4 + 4 + 4  # coding flag, count, stream length, 32 bits
     assert fc1["index_bytes"] == 0
-    assert fc1["param_bytes"] == 12 + 4 + (1 + 9) + 4  # framing, node index, uniform scale, weight count
-    assert fc1["total_bytes"] == 54
+    assert fc1["param_bytes"] == 12 + 4 + (1 + 4) + 4  # framing, node index, single-value scale, weight count
+    assert fc1["total_bytes"] == 49
     # fc2: one non-zero at 1000 of 4096: sparse; gap 1000 >= E=1 -> escape symbol + (1000-1) in 10 bits
     assert fc2["coding"] == "sparse"
     assert fc2["code_bytes"] == 1 + 4 + 4 + 1
-    assert fc2["index_bytes"] == 4 + 2 + (4 + 1) + 1 + (4 + 2)  # E, gap table, gap stream, width, escapes
-    assert fc2["param_bytes"] == 12 + 4 + (1 + 9) + 4 + 9  # ... + float32 bias
-    assert fc2["total_bytes"] == 78
+    # log2 E, gap table (width + 2 one-bit lengths), gap stream, escape width, escapes
+    assert fc2["index_bytes"] == 1 + (1 + 1) + (4 + 1) + 1 + (4 + 2)
+    assert fc2["param_bytes"] == 12 + 4 + (1 + 4) + 4 + (1 + 4)  # ... + single-value float32 bias
+    assert fc2["total_bytes"] == 66
     assert fc2["nnz"] == 1 and fc2["sparsity"] == pytest.approx(4095 / 4096)
-    assert fc2["bits_per_nonzero"] == 8 * (10 + 18)
-    assert fc2["dense_bytes"] == 4 * 4096 + 4 and fc2["cr"] == pytest.approx(16388 / 78)
+    assert fc2["bits_per_nonzero"] == 8 * (10 + 15)
+    assert fc2["dense_bytes"] == 4 * 4096 + 4 and fc2["cr"] == pytest.approx(16388 / 66)
     # the whole file: header + graph section + layers + END (12 + 4)
     data = encode_model(m).data
     assert r["size_bytes"] == len(data) == write_fqz(m, tmp_path / "h.fqz")
-    assert r["size_bytes"] == 8 + r["graph_bytes"] + 54 + 78 + 16
+    assert r["size_bytes"] == 8 + r["graph_bytes"] + 49 + 66 + 16
     assert r["graph_bytes"] == 12 + int.from_bytes(data[12:16], "little")
     assert r["dense_bytes"] == dense_fp32_bytes(m) == 4 * 32 + 4 * 4096 + 4
     assert r["compression_ratio"] == pytest.approx(r["dense_bytes"] / len(data))

@@ -87,7 +87,7 @@ def recalibrate_bn(model: torch.nn.Module, images_u8: np.ndarray, mean, std, bat
             x = torch.from_numpy(np.ascontiguousarray(images_u8[s:s + batch_size])).to(device)
             x = (x.permute(0, 3, 1, 2).float() - mean_t) / std_t
             model(x)
-    for m, mom in zip(bns, saved):
+    for m, mom in zip(bns, saved, strict=True):
         m.momentum = mom
     model.train(was_training)
     if not was_training:

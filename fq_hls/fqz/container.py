@@ -1,9 +1,9 @@
 """The versioned `.fqz` file: header, CRC-checked sections, exact round trip of a CompressedModel.
 
 Layout (docs/fqz_format.md): b"FQZ\\x00", u16 version, u16 flags, then sections
-`tag(4) | u32 length | u32 crc32(payload) | payload`: one "GRPH" (JSON graph), one "LAYR" per node that has
-a weight, bias or batch norm (node order), and a closing "END\\x00". Every reader error is a ModelFileError
-naming the file, the section/layer and what is wrong.
+`tag(4) | u32 length | u32 crc32(payload) | payload`: one "GRPH" (zlib-compressed JSON graph), one "LAYR"
+per node that has a weight, bias or batch norm (node order), and a closing "END\\x00". Every reader error is
+a ModelFileError naming the file, the section/layer and what is wrong.
 """
 
 from __future__ import annotations
@@ -21,15 +21,17 @@ from ..errors import ModelFileError
 from ..model import MODES, OPS, BatchNorm, CompressedModel, Node, QuantWeight, SymbolFields
 from . import huffman, jsonvalue
 from .binary import Builder, Cursor, FormatError, dtype_code, dtype_of
+from .packing import read_float_group, read_ints, write_float_group, write_ints
 from .sparse_index import MAX_LAYER_WEIGHTS, CodedWeights, decode_codes, encode_codes
 
 MAGIC = b"FQZ\x00"
-VERSION = 1
+VERSION = 2  # 2: compressed graph, narrow float/int arrays, packed code-length tables (1: pre-release)
 HEADER_BYTES = 8  # magic, u16 version, u16 flags
 FRAME_BYTES = 12  # tag, u32 length, u32 crc32
 TAG_GRAPH, TAG_LAYER, TAG_END = b"GRPH", b"LAYR", b"END\x00"
 MAX_SYMBOLS = 1 << 16  # codes are uint16
 MAX_MODEL_WEIGHTS = 1 << 30  # bounds what a reader allocates for a file that declares absurd shapes
+MAX_GRAPH_BYTES = 1 << 26  # uncompressed JSON graph limit (a ResNet-18's is 16 kB): bounds zlib output
 _WIDTHS = {1: "<i1", 2: "<i2", 4: "<i4", 8: "<i8"}
 
 
@@ -130,11 +132,6 @@ def _narrow(levels: np.ndarray) -> int:
     raise ValueError("codebook level beyond int64")
 
 
-def _uniform(a: np.ndarray) -> bool:
-    rows = np.ascontiguousarray(a).view(np.uint8).reshape(a.size, -1)
-    return a.size > 0 and bool((rows == rows[0]).all())
-
-
 def _layer_payload(index: int, node: Node) -> tuple[bytes, LayerBytes]:
     out = Builder()
     acct = LayerBytes(node.name)
@@ -147,19 +144,16 @@ def _layer_payload(index: int, node: Node) -> tuple[bytes, LayerBytes]:
         nsym = codebook.size
         out.u8(dtype_code(codes.dtype))
         out.u8(dtype_code(codebook.dtype))
-        width = _narrow(codebook)
-        out.u8(width)
         out.u32(nsym)
-        out.raw(codebook.astype(_WIDTHS[width]).tobytes())
-        if w.fields is not None:
+        if w.fields is None:
+            width = _narrow(codebook)
+            out.u8(width)
+            out.raw(codebook.astype(_WIDTHS[width]).tobytes())
+        else:  # the fields reproduce the codebook (checked), so the levels are not stored
             for a in (w.fields.comp, w.fields.sign, w.fields.exp):
-                out.array(np.asarray(a))
+                write_ints(out, a)
         acct.codebook += out.size - start
         start = out.size
-        scale = np.asarray(w.scale)
-        uniform = _uniform(scale)
-        out.u8(1 if uniform else 0)
-        out.array(scale[:1] if uniform else scale)
         out.u32(codes.size)  # cross-checks the graph's shape before anything is allocated
         acct.param += out.size - start
         cw = encode_codes(codes, nsym)
@@ -169,14 +163,20 @@ def _layer_payload(index: int, node: Node) -> tuple[bytes, LayerBytes]:
         acct.index += cw.index_bytes
         acct.coding = "dense" if cw.gap_lengths is None else "sparse"
     start = out.size
-    if node.bias is not None:
-        out.array(np.asarray(node.bias))
+    write_float_group(out, [np.asarray(a) for a in _float_arrays(node)])
     if node.bn is not None:
-        for a in (node.bn.gamma, node.bn.beta, node.bn.mean, node.bn.var):
-            out.array(np.asarray(a))
         out.f64(float(node.bn.eps))
     acct.param += out.size - start + 4 + FRAME_BYTES  # + node index + framing
     return out.bytes(), acct
+
+
+def _float_arrays(node: Node) -> list:
+    """The per-channel float arrays of a layer section, in file order: scale, bias, BN statistics."""
+    return (
+        ([node.weight.scale] if node.weight is not None else [])
+        + ([node.bias] if node.bias is not None else [])
+        + ([node.bn.gamma, node.bn.beta, node.bn.mean, node.bn.var] if node.bn is not None else [])
+    )
 
 
 def _section(tag: bytes, payload: bytes) -> bytes:
@@ -192,9 +192,12 @@ def encode_model(model: CompressedModel, name: str = "<model>") -> Encoded:
         _check_model(model)
         text = json.dumps(graph, sort_keys=True, separators=(",", ":"), allow_nan=True).encode("utf-8")
         _check_graph(json.loads(text))  # never write a file the reader would reject
+        if len(text) > MAX_GRAPH_BYTES:
+            raise ValueError(f"the JSON graph takes {len(text)} bytes (limit {MAX_GRAPH_BYTES})")
     except (TypeError, ValueError, FormatError) as e:
         raise ModelFileError(f"cannot write {name}: {e}") from None
-    parts = [MAGIC + VERSION.to_bytes(2, "little") + (0).to_bytes(2, "little"), _section(TAG_GRAPH, text)]
+    graph_payload = len(text).to_bytes(4, "little") + zlib.compress(text, 9)
+    parts = [MAGIC + VERSION.to_bytes(2, "little") + (0).to_bytes(2, "little"), _section(TAG_GRAPH, graph_payload)]
     layers = []
     for i, n in enumerate(model.nodes):
         if n.weight is None and n.bias is None and n.bn is None:
@@ -246,8 +249,8 @@ def write_fqz(model: CompressedModel, path: str | os.PathLike, overwrite: bool =
 # ------------------------------------------------------------------------------------------- validation
 
 
-def _check_fields(f: SymbolFields, codebook: np.ndarray, where: str) -> None:
-    n = codebook.size
+def _field_levels(f: SymbolFields, n: int, where: str) -> np.ndarray:
+    """The int64 codebook (n levels, level 0 = 0) the fields describe; FormatError when out of range."""
     for name in ("comp", "sign", "exp"):
         a = np.asarray(getattr(f, name))
         if a.shape != (n,) or a.dtype.kind not in "iu":
@@ -268,8 +271,14 @@ def _check_fields(f: SymbolFields, codebook: np.ndarray, where: str) -> None:
         raise FormatError(f"{where}: symbol fields out of range")
     inner = sign[live] * np.left_shift(np.int64(1), np.clip(shifts, 0, 62))
     mu = np.array([s * (1 << m) if s else 0 for s, m in zip(mu_sign, mu_shift, strict=True)], dtype=np.int64)
-    levels = inner + mu[comp[live]]
-    if not np.array_equal(levels, codebook[1:].astype(np.int64)):
+    levels = np.zeros(n, dtype=np.int64)
+    levels[live] = inner + mu[comp[live]]
+    return levels
+
+
+def _check_fields(f: SymbolFields, codebook: np.ndarray, where: str) -> None:
+    levels = _field_levels(f, codebook.size, where)
+    if not np.array_equal(levels[1:], codebook[1:].astype(np.int64)):
         raise FormatError(f"{where}: symbol fields do not reproduce the codebook")
 
 
@@ -406,29 +415,26 @@ def _read_layer(payload: bytes, index: int, d: dict) -> Node:
         book_dt = dtype_of(cur.u8("codebook dtype"))
         if codes_dt.kind not in "iu" or book_dt.kind not in "iu":
             raise FormatError("codes and codebook must have integer dtypes")
-        width = cur.u8("codebook width")
-        if width not in _WIDTHS:
-            raise FormatError(f"codebook width {width} not in 1, 2, 4, 8")
         nsym = cur.u32("symbol count")
         if not 1 <= nsym <= MAX_SYMBOLS:
             raise FormatError(f"{nsym} codebook symbols (1..{MAX_SYMBOLS} allowed)")
-        raw = np.frombuffer(cur.take(nsym * width, "codebook"), dtype=_WIDTHS[width]).astype(np.int64)
+        fields = None
+        if w["fields"] is None:
+            width = cur.u8("codebook width")
+            if width not in _WIDTHS:
+                raise FormatError(f"codebook width {width} not in 1, 2, 4, 8")
+            raw = np.frombuffer(cur.take(nsym * width, "codebook"), dtype=_WIDTHS[width]).astype(np.int64)
+        else:
+            comp, sign, exp = (read_ints(cur, nsym, f"fields.{k}") for k in ("comp", "sign", "exp"))
+            f = w["fields"]
+            fields = SymbolFields(comp, sign, exp, f["q_shift"], tuple(f["mu_shift"]), tuple(f["mu_sign"]))
+            try:
+                raw = _field_levels(fields, nsym, "weight")
+            except FormatError as e:
+                raise FormatError(str(e).removeprefix("weight: ")) from None
         if (raw.astype(book_dt).astype(np.int64) != raw).any():
             raise FormatError(f"codebook levels do not fit {book_dt}")
         codebook = raw.astype(book_dt)
-        fields = None
-        if w["fields"] is not None:
-            comp, sign, exp = (cur.array(f"fields.{k}", nsym) for k in ("comp", "sign", "exp"))
-            f = w["fields"]
-            fields = SymbolFields(comp, sign, exp, f["q_shift"], tuple(f["mu_shift"]), tuple(f["mu_sign"]))
-        kind = cur.u8("scale kind")
-        if kind not in (0, 1):
-            raise FormatError(f"unknown scale kind {kind}")
-        scale = cur.array("scale", 1 if kind else shape[0])
-        if scale.dtype.kind != "f":
-            raise FormatError(f"scale has dtype {scale.dtype}")
-        if kind:
-            scale = np.repeat(scale, shape[0])
         size = int(np.prod(shape))
         declared = cur.u32("weight count")
         if declared != size:
@@ -437,21 +443,21 @@ def _read_layer(payload: bytes, index: int, d: dict) -> Node:
         flat = decode_codes(cw, size)
         if int(flat.max(initial=0)) > np.iinfo(codes_dt).max:
             raise FormatError(f"codes do not fit {codes_dt}")
-        weight = QuantWeight(w["mode"], w["bits"], flat.astype(codes_dt).reshape(shape), codebook, scale,
-                             fields, jsonvalue.decode(w["params"]))
+        codes = flat.astype(codes_dt).reshape(shape)
+    names = (["scale"] if w is not None else []) + (["bias"] if d["bias"] else []) + (
+        ["bn.gamma", "bn.beta", "bn.mean", "bn.var"] if d["bn"] else [])
+    floats = read_float_group(cur, shape[0], names) if names else []
+    if w is not None:
+        weight = QuantWeight(w["mode"], w["bits"], codes, codebook, floats.pop(0), fields,
+                             jsonvalue.decode(w["params"]))
         try:
             _check_weight(weight, "weight")
         except FormatError as e:
             raise FormatError(str(e).removeprefix("weight: ")) from None
     if d["bias"]:
-        bias = cur.array("bias", weight.shape[0])
+        bias = floats.pop(0)
     if d["bn"]:
-        n = weight.shape[0]
-        gamma, beta, mean, var = (cur.array(f"bn.{k}", n) for k in ("gamma", "beta", "mean", "var"))
-        bn = BatchNorm(gamma, beta, mean, var, cur.f64("bn.eps"))
-    for name, a in [("bias", bias)] + ([(k, getattr(bn, k)) for k in ("gamma", "beta", "mean", "var")] if bn else []):
-        if a is not None and a.dtype.kind != "f":
-            raise FormatError(f"{name} has dtype {a.dtype}")
+        bn = BatchNorm(*floats, cur.f64("bn.eps"))
     cur.done("the section")
     return Node(d["name"], d["op"], list(d["inputs"]), jsonvalue.decode(d["attrs"]), weight, bias, bn, d["relu"])
 
@@ -470,6 +476,29 @@ def decode_model(data: bytes, name: str = "<bytes>", _strict: bool = False) -> C
         if _strict:
             raise
         raise ModelFileError(f"{name}: unreadable ({type(e).__name__}: {e})") from None
+
+
+def _inflate_graph(payload: bytes) -> bytes:
+    """The JSON text of a GRPH payload (u32 size + zlib stream), never inflating past the declared size."""
+    if len(payload) < 4:
+        raise FormatError(f"graph payload of {len(payload)} bytes has no size field")
+    size = int.from_bytes(payload[:4], "little")
+    if not 0 < size <= MAX_GRAPH_BYTES:  # (0 would mean "no limit" to zlib's max_length)
+        raise FormatError(f"graph declares {size} bytes of JSON (limit {MAX_GRAPH_BYTES})")
+    inflater = zlib.decompressobj()
+    try:
+        text = inflater.decompress(payload[4:], size)  # max_length: a zip bomb stops at `size` bytes
+        if not inflater.eof:  # room left in the output but the stream did not end: more data than declared
+            text += inflater.decompress(inflater.unconsumed_tail, 1)
+    except zlib.error as e:
+        raise FormatError(f"graph is not a valid zlib stream ({e})") from None
+    if not inflater.eof:
+        raise FormatError(f"graph zlib stream is truncated or longer than the declared {size} bytes")
+    if len(text) != size:
+        raise FormatError(f"graph inflates to {len(text)} bytes, {size} declared")
+    if inflater.unused_data:
+        raise FormatError(f"{len(inflater.unused_data)} bytes after the graph's zlib stream")
+    return text
 
 
 def _sections(data: memoryview):
@@ -503,6 +532,9 @@ def _decode(data: memoryview) -> CompressedModel:
     if bytes(data[:4]) != MAGIC:
         raise _Err("header", f"bad magic {bytes(data[:4])!r}: not a .fqz file")
     version = int.from_bytes(data[4:6], "little")
+    if version == 1:
+        raise _Err("header", f"format version 1 (pre-release layout, no longer read); this reader supports "
+                             f"version {VERSION}: write the model again with this fq-hls")
     if version != VERSION:
         raise _Err("header", f"format version {version}; this reader supports version {VERSION}")
     flags = int.from_bytes(data[6:8], "little")
@@ -527,14 +559,14 @@ def _decode(data: memoryview) -> CompressedModel:
             if graph is not None:
                 raise _Err(where, "second graph section")
             try:
-                graph = json.loads(payload.decode("utf-8"))
+                graph = json.loads(_inflate_graph(payload).decode("utf-8"))
                 _check_graph(graph)
                 nodes = [
                     None if (d["weight"] is not None or d["bias"] or d["bn"]) else
                     Node(d["name"], d["op"], list(d["inputs"]), jsonvalue.decode(d["attrs"]), relu=d["relu"])
                     for d in graph["nodes"]
                 ]
-            except (UnicodeDecodeError, ValueError, RecursionError, FormatError) as e:
+            except (UnicodeDecodeError, ValueError, RecursionError) as e:
                 raise _Err(where, f"graph is invalid: {e}") from None
             pending = [i for i, n in enumerate(nodes) if n is None]
         elif tag == TAG_LAYER:

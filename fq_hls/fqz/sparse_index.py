@@ -17,10 +17,14 @@ import numpy as np
 
 from . import huffman
 from .binary import Builder, Cursor, FormatError
+from .packing import read_uints, uints_size, unpack_fixed, write_uints
+
+__all__ = ["DENSE", "SPARSE", "CodedWeights", "decode_codes", "encode_codes", "unpack_fixed"]
 
 DENSE, SPARSE = 0, 1
-MAX_GAP_BOUND = 1 << 12  # largest escape bound E tried (the gap code table costs E + 1 bytes)
+MAX_GAP_BOUND = 1 << 12  # largest escape bound E tried (the gap code table holds E + 1 packed lengths)
 MAX_LAYER_WEIGHTS = 1 << 28  # format limit; bounds what a reader allocates
+_LENGTH_BITS = huffman.MAX_LEN.bit_length()  # code lengths 0..24 are packed in at most 5 bits
 
 
 @dataclass
@@ -37,8 +41,8 @@ class CodedWeights:
 
     # byte accounting, itemised as in the size report (the layout is in write())
     @property
-    def table_bytes(self) -> int:  # the value code-length table belongs to the codebook
-        return int(self.value_lengths.size)
+    def table_bytes(self) -> int:  # the value code-length table (packed) belongs to the codebook
+        return uints_size(self.value_lengths)
 
     @property
     def code_bytes(self) -> int:  # coding flag, value count, stream length, stream
@@ -48,7 +52,7 @@ class CodedWeights:
     def index_bytes(self) -> int:
         if self.coding == DENSE:
             return 0
-        return 4 + (self.gap_bound + 1) + 4 + len(self.gap_stream) + 1 + 4 + len(self.esc_stream)
+        return 1 + uints_size(self.gap_lengths) + 4 + len(self.gap_stream) + 1 + 4 + len(self.esc_stream)
 
     @property
     def nbytes(self) -> int:
@@ -56,12 +60,12 @@ class CodedWeights:
 
     def write(self, out: Builder) -> None:
         out.u8(self.coding)
-        out.raw(self.value_lengths.astype(np.uint8).tobytes())
+        write_uints(out, self.value_lengths)
         out.u32(self.value_count)
         out.blob(self.value_stream)
         if self.coding == SPARSE:
-            out.u32(self.gap_bound)
-            out.raw(self.gap_lengths.astype(np.uint8).tobytes())
+            out.u8(self.gap_bound.bit_length() - 1)  # E is a power of two: its log2
+            write_uints(out, self.gap_lengths)
             out.blob(self.gap_stream)
             out.u8(self.esc_bits)
             out.blob(self.esc_stream)
@@ -71,15 +75,16 @@ class CodedWeights:
         coding = cur.u8("coding flag")
         if coding not in (DENSE, SPARSE):
             raise FormatError(f"unknown weight coding {coding}")
-        lengths = cur.u8_array(nsym, "value code lengths")
+        lengths = read_uints(cur, nsym, "value code lengths", _LENGTH_BITS).astype(np.uint8)
         count = cur.u32("value count")
         stream = cur.blob("value stream")
         if coding == DENSE:
             return cls(DENSE, lengths, count, stream)
-        bound = cur.u32("gap bound")
-        if bound < 1 or bound > MAX_GAP_BOUND:
-            raise FormatError(f"gap bound {bound} outside 1..{MAX_GAP_BOUND}")
-        gap_lengths = cur.u8_array(bound + 1, "gap code lengths")
+        log_bound = cur.u8("gap bound (log2)")
+        if log_bound > MAX_GAP_BOUND.bit_length() - 1:
+            raise FormatError(f"gap bound 2^{log_bound} outside 1..{MAX_GAP_BOUND}")
+        bound = 1 << log_bound
+        gap_lengths = read_uints(cur, bound + 1, "gap code lengths", _LENGTH_BITS).astype(np.uint8)
         gap_stream = cur.blob("gap stream")
         esc_bits = cur.u8("escape width")
         if esc_bits > 32:
@@ -105,7 +110,7 @@ def _gap_plan(gaps: np.ndarray) -> tuple[int, np.ndarray, int]:
         lengths = huffman.code_lengths(freq)
         esc = gaps[~direct] - bound
         esc_bits = int(esc.max()).bit_length() if esc.size else 0
-        cost = (bound + 1) + (huffman.encoded_bits(freq, lengths) + 7) // 8 + (esc.size * esc_bits + 7) // 8
+        cost = uints_size(lengths) + (huffman.encoded_bits(freq, lengths) + 7) // 8 + (esc.size * esc_bits + 7) // 8
         if best is None or cost < best[0]:
             best = (cost, bound, lengths, esc_bits)
         if bound > max_gap or bound >= MAX_GAP_BOUND:
@@ -144,19 +149,6 @@ def encode_codes(codes: np.ndarray, nsym: int) -> CodedWeights:
     esc = gaps[gaps >= bound] - bound
     sparse.esc_stream = huffman.pack_bits(esc, np.full(esc.size, esc_bits))
     return sparse
-
-
-def unpack_fixed(data: bytes, count: int, width: int) -> np.ndarray:
-    """Inverse of pack_bits for `count` fields of `width` (0..32) bits; checks the exact length."""
-    if len(data) != (count * width + 7) // 8:
-        raise FormatError(f"escape stream has {len(data)} bytes, expected {(count * width + 7) // 8}")
-    if width == 0 or count == 0:
-        return np.zeros(count, dtype=np.int64)
-    bits = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
-    if bits[count * width :].any():
-        raise FormatError("non-zero padding bits in the escape stream")
-    fields = bits[: count * width].reshape(count, width).astype(np.int64)
-    return fields @ (np.int64(1) << np.arange(width - 1, -1, -1, dtype=np.int64))
 
 
 def decode_codes(cw: CodedWeights, size: int) -> np.ndarray:
