@@ -80,7 +80,7 @@ def main() -> int:
              "|---|---|---|---|---|---|---|"]
     for r in rows:
         t = "" if r["quantize_encode_s"] is None else f"{r['quantize_encode_s']:.2f}"
-        lines.append(f"| {r['model']} | {100 * r['top1']:.2f} | {100 * r['top5']:.2f} | {100 * r['sparsity']:.2f} % "
+        lines.append(f"| {r['model']} | {r['top1']:.2f} | {r['top5']:.2f} | {100 * r['sparsity']:.2f} % "
                      f"| {r['size_bytes']:,} | {r['compression_ratio']:.2f}x | {t} |")
     (out / "compress_table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -12,6 +12,7 @@ from .errors import FQError
 # imports torch.
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("fq_hls.commands.demo", "the whole flow on the embedded default model"),
+    "prune": ("fq_hls.commands.prune", "float pruning (DNS or gradual magnitude) -> sparse checkpoint"),
     "compress": ("fq_hls.commands.compress", "prune + quantize + encode a model into a .fqz"),
     "evaluate": ("fq_hls.commands.evaluate", "top-1/top-5 of a .fqz or a float checkpoint"),
     "inspect": ("fq_hls.commands.inspect", "per-layer modes, bits, sparsity, bytes of a .fqz"),
