@@ -29,17 +29,20 @@ void fq_accel(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, c
 #ifndef __SYNTHESIS__
     fq::csim_status = 0;
 #endif
+    fq::pre.valid = false;  // no prefetched layer head from an earlier call
 layers:
     for (uint32_t i = 0; i < n_layers; i++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 32
-        uint32_t d[fq::cfg::DESC_WORDS];
+        uint32_t d[fq::cfg::DESC_WORDS], dn[fq::cfg::DESC_WORDS];
+        const bool has_next = i + 1 < n_layers;
     read_desc:
         for (int k = 0; k < fq::cfg::DESC_WORDS; k++) {
 #pragma HLS PIPELINE II = 1
             d[k] = desc[i * fq::cfg::DESC_WORDS + k];
+            dn[k] = has_next ? desc[(i + 1) * fq::cfg::DESC_WORDS + k] : 0u;
         }
         uint64_t cyc = 0;
-        int st = fq::run_layer(weights, act_in, act_out, d, cyc);
+        int st = fq::run_layer(weights, act_in, act_out, d, has_next ? dn : 0, cyc);
 #ifndef __SYNTHESIS__
         if (fq::csim_cycles) fq::csim_cycles[i] = cyc;
         if (st != fq::ST_OK) {

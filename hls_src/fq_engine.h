@@ -2,7 +2,8 @@
 //
 // Tiling. A conv layer runs as passes; a pass holds, per lane, a sequence of output channels whose sparse
 // weight entries fit the lane's weight buffer (the compiler balances the lanes, fq_hls/hw/streams.py).
-// Per pass: decode the pass's entries into wbuf (P lanes x L entries), then stream the output rows through
+// Per pass: decode the pass's entries into one half of the ping-pong weight buffers (P lanes x L entries;
+// the next pass loads into the other half while this one runs), then stream the output rows through
 // a dataflow region: load (input rows into a ring line buffer of k + stride rows x all input channels) ->
 // compute (per tile of V output pixels: L cycles, every lane applies its entry to V pixels) -> store
 // (recombine, requantize, residual, ReLU clamp, write). Everything is sized by fq_config.h.
@@ -48,10 +49,28 @@ static geom_t geometry(const layer_t& L) {
 
 // ---------------------------------------------------------------------------------------------------------
 // On-chip buffers (one engine instance; static so that the C-simulation does not put them on the stack).
-static dec_t wbuf[cfg::P][cfg::MAX_ENTRIES];
-static uint16_t chtab[cfg::P][cfg::MAX_J];
-static uint16_t chcnt[cfg::P];
-static chparam_t prm[cfg::MAX_OUT_CH];
+static int check_shape(const layer_t& L);
+
+// Weight buffers and channel tables are ping-pong pairs: pass p + 1 is loaded and decoded into one half
+// while the rows of pass p run from the other (docs/engine.md "Tiling and dataflow").
+static dec_t wbuf0[cfg::P][cfg::MAX_ENTRIES], wbuf1[cfg::P][cfg::MAX_ENTRIES];
+static uint16_t chtab0[cfg::P][cfg::MAX_J], chtab1[cfg::P][cfg::MAX_J];
+static uint16_t chcnt0[cfg::P], chcnt1[cfg::P];
+// entries up to a lane's final `last`, per half (the C-simulation skips a lane's padding)
+static uint32_t lane_len0[cfg::P], lane_len1[cfg::P];
+// per-channel parameters, ping-pong by layer: the next conv layer's table loads while this layer stores
+static chparam_t prm0[cfg::MAX_OUT_CH], prm1[cfg::MAX_OUT_CH];
+
+// Cross-layer prefetch: while the last pass of layer i runs (or a pool layer), the head of the next conv layer
+// (its parameter table and pass 0) loads into the free halves. `pre` hands it to that layer.
+struct prefetch_t {
+    bool valid;
+    int status;           // status of the prefetch, reported by the layer it belongs to
+    uint32_t half, psel;  // weight-buffer half holding pass 0, parameter table half
+    uint32_t n_entries;   // entries per lane of pass 0
+    uint32_t off;         // stream offset after pass 0
+};
+static prefetch_t pre;
 static act_t lbuf[cfg::LB_DEPTH];
 
 #ifndef __SYNTHESIS__
@@ -137,8 +156,9 @@ absorb_iy:
 // ---------------------------------------------------------------------------------------------------------
 // compute: per output row and tile of V pixels, L cycles; lane l applies wbuf[l][e] to its V accumulators.
 template <class Pol, int S, int NV>
-static void compute_tile(const layer_t& L, uint32_t n_entries, const uint32_t rowoff[cfg::MAX_KERNEL],
-                         uint32_t xoff, uint32_t y, uint32_t x0, hls::stream<pkt_t> s_out[cfg::P]) {
+static void compute_tile(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES], uint32_t n_entries,
+                         const uint32_t rowoff[cfg::MAX_KERNEL], uint32_t xoff, uint32_t y, uint32_t x0,
+                         hls::stream<pkt_t> s_out[cfg::P]) {
     typename Pol::acc_v acc[cfg::P];
 #pragma HLS ARRAY_PARTITION variable = acc complete dim = 1
     const int s = int(L.stride);
@@ -161,7 +181,7 @@ comp_entry:
                 p.y = y;
                 p.x0 = x0;
                 p.ch = 0;
-                Pol::finish(acc[l], L, p.acc);
+                Pol::emit(acc[l], p);
                 s_out[l].write(p);
                 Pol::clear(acc[l]);
             }
@@ -170,13 +190,13 @@ comp_entry:
 }
 
 #ifndef __SYNTHESIS__
-static uint32_t lane_len[cfg::P];  // entries up to a lane's final `last` (its padding is skipped in software)
 
 // C-simulation of compute_tile: the same arithmetic lane after lane (each lane's list streams through the
 // cache once; the lanes are independent and each has its own output stream, so the results are the same).
 template <class Pol, int S, int NV>
-static void compute_tile_sw(const layer_t& L, const uint32_t rowoff[cfg::MAX_KERNEL], uint32_t xoff, uint32_t y,
-                            uint32_t x0, hls::stream<pkt_t> s_out[cfg::P]) {
+static void compute_tile_sw(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES],
+                            const uint32_t lane_len[cfg::P], const uint32_t rowoff[cfg::MAX_KERNEL], uint32_t xoff,
+                            uint32_t y, uint32_t x0, hls::stream<pkt_t> s_out[cfg::P]) {
     typename Pol::acc_v acc;
     (void)0;
     for (int l = 0; l < cfg::P; l++) {
@@ -191,7 +211,7 @@ static void compute_tile_sw(const layer_t& L, const uint32_t rowoff[cfg::MAX_KER
                 p.y = y;
                 p.x0 = x0;
                 p.ch = 0;
-                Pol::finish(acc, L, p.acc);
+                Pol::emit(acc, p);
                 s_out[l].write(p);
                 Pol::clear(acc);
             }
@@ -201,23 +221,26 @@ static void compute_tile_sw(const layer_t& L, const uint32_t rowoff[cfg::MAX_KER
 
 // the stride and the live pixel count as template constants (vectorizable loops)
 template <class Pol, int S>
-static void compute_tile_csim(const layer_t& L, uint32_t n_entries, const uint32_t rowoff[cfg::MAX_KERNEL],
-                              uint32_t xoff, uint32_t y, uint32_t x0, uint32_t nv, hls::stream<pkt_t> s_out[cfg::P]) {
+static void compute_tile_csim(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES],
+                              const uint32_t lane_len[cfg::P], uint32_t n_entries,
+                              const uint32_t rowoff[cfg::MAX_KERNEL], uint32_t xoff, uint32_t y, uint32_t x0,
+                              uint32_t nv, hls::stream<pkt_t> s_out[cfg::P]) {
     const int V = cfg::V;
     (void)n_entries;
     if (V % 8 == 0 && nv <= uint32_t(V / 8))
-        compute_tile_sw<Pol, S, (V % 8 == 0 ? V / 8 : V)>(L, rowoff, xoff, y, x0, s_out);
+        compute_tile_sw<Pol, S, (V % 8 == 0 ? V / 8 : V)>(L, wbuf, lane_len, rowoff, xoff, y, x0, s_out);
     else if (V % 4 == 0 && nv <= uint32_t(V / 4))
-        compute_tile_sw<Pol, S, (V % 4 == 0 ? V / 4 : V)>(L, rowoff, xoff, y, x0, s_out);
+        compute_tile_sw<Pol, S, (V % 4 == 0 ? V / 4 : V)>(L, wbuf, lane_len, rowoff, xoff, y, x0, s_out);
     else if (V % 2 == 0 && nv <= uint32_t(V / 2))
-        compute_tile_sw<Pol, S, (V % 2 == 0 ? V / 2 : V)>(L, rowoff, xoff, y, x0, s_out);
+        compute_tile_sw<Pol, S, (V % 2 == 0 ? V / 2 : V)>(L, wbuf, lane_len, rowoff, xoff, y, x0, s_out);
     else
-        compute_tile_sw<Pol, S, V>(L, rowoff, xoff, y, x0, s_out);
+        compute_tile_sw<Pol, S, V>(L, wbuf, lane_len, rowoff, xoff, y, x0, s_out);
 }
 #endif
 
 template <class Pol>
-static void compute_rows(const layer_t& L, const geom_t& g, uint32_t n_entries, hls::stream<beat_t>& s_in,
+static void compute_rows(const layer_t& L, const geom_t& g, const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES],
+                         const uint32_t* lane_len, uint32_t n_entries, hls::stream<beat_t>& s_in,
                          hls::stream<pkt_t> s_out[cfg::P]) {
     // V pixels at stride <= 2 read 2V consecutive entries at most: 2V cyclic banks serve them in one cycle
 #pragma HLS ARRAY_PARTITION variable = lbuf cyclic factor = 2 * cfg::V dim = 1
@@ -239,13 +262,14 @@ comp_row:
             const uint32_t x0 = t * cfg::V;
             const uint32_t xoff = x0 * L.stride;
 #ifdef __SYNTHESIS__
-            compute_tile<Pol, 0, cfg::V>(L, n_entries, rowoff, xoff, y, x0, s_out);
+            compute_tile<Pol, 0, cfg::V>(L, wbuf, n_entries, rowoff, xoff, y, x0, s_out);
+            (void)lane_len;
 #else
             const uint32_t nv = L.out_w - x0 < uint32_t(cfg::V) ? L.out_w - x0 : uint32_t(cfg::V);
             if (L.stride == 1)
-                compute_tile_csim<Pol, 1>(L, n_entries, rowoff, xoff, y, x0, nv, s_out);
+                compute_tile_csim<Pol, 1>(L, wbuf, lane_len, n_entries, rowoff, xoff, y, x0, nv, s_out);
             else
-                compute_tile_csim<Pol, 2>(L, n_entries, rowoff, xoff, y, x0, nv, s_out);
+                compute_tile_csim<Pol, 2>(L, wbuf, lane_len, n_entries, rowoff, xoff, y, x0, nv, s_out);
 #endif
         }
         FQ_CYCLES(row_comp[y] = absorbed + uint64_t(g.tiles) * (n_entries + cfg::DEPTH_COMPUTE);)
@@ -253,9 +277,12 @@ comp_row:
     }
 }
 
-// store: recombined accumulators -> bias, requantization, residual, clamp -> DDR (int8/uint8 or int32).
+// store: accumulators -> recombination (policy), bias, requantization, residual, clamp -> DDR (int8/uint8 or
+// int32). One packet per cycle: V recombiners and V requantizers serve all lanes.
+template <class Pol>
 static void store_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, const geom_t& g,
-                       hls::stream<pkt_t> s_out[cfg::P]) {
+                       const uint16_t chtab[cfg::P][cfg::MAX_J], const uint16_t chcnt[cfg::P],
+                       const chparam_t prm[cfg::MAX_OUT_CH], hls::stream<pkt_t> s_out[cfg::P]) {
     const bool out32 = L.flags & FLAG_OUT32;
     const bool relu = L.flags & FLAG_RELU;
     const bool res = L.flags & FLAG_RESIDUAL;
@@ -285,7 +312,7 @@ store_row:
                     for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
                         if (uint32_t(v) >= nv) break;
-                        wide_t a = p.acc[v] + wide_t(cp.bias);
+                        wide_t a = Pol::recombine(p, v, L) + wide_t(cp.bias);
                         if (out32) {
                             uint32_t u = uint32_t(int32_t(a));
                             uint8_t* o = act_out + L.out_off + size_t(pix + v) * 4;
@@ -317,35 +344,117 @@ store_row:
 
 template <class Pol>
 static void conv_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, const geom_t& g,
-                      uint32_t n_entries) {
+                      const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES], const uint32_t* lane_len,
+                      const uint16_t chtab[cfg::P][cfg::MAX_J], const uint16_t chcnt[cfg::P],
+                      const chparam_t prm[cfg::MAX_OUT_CH], uint32_t n_entries) {
 #pragma HLS DATAFLOW
     hls::stream<beat_t> s_in("s_in");
     hls::stream<pkt_t> s_out[cfg::P];
 #pragma HLS STREAM variable = s_in depth = 64
 #pragma HLS STREAM variable = s_out depth = 4
     load_rows(act_in, L, g, 0, s_in);
-    compute_rows<Pol>(L, g, n_entries, s_in, s_out);
-    store_rows(act_in, act_out, L, g, s_out);
+    compute_rows<Pol>(L, g, wbuf, lane_len, n_entries, s_in, s_out);
+    store_rows<Pol>(act_in, act_out, L, g, chtab, chcnt, prm, s_out);
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Load one pass of the weight stream at `off` (header, channel table, entries) and decode it into one half of
+// the ping-pong buffers: one row of P entries per cycle. `cyc` gets the pass's load cycles (csim).
 template <class Pol>
-static int conv_layer(const uint8_t* wmem, const uint8_t* act_in, uint8_t* act_out, const layer_t& L,
-                      uint64_t& cycles) {
+static int load_pass(const uint8_t* w, uint32_t& off, const layer_t& L, const geom_t& g, const kgeom_t& kg,
+                     dec_t wbuf[cfg::P][cfg::MAX_ENTRIES], uint16_t chtab[cfg::P][cfg::MAX_J],
+                     uint16_t chcnt[cfg::P], uint32_t lane_len[cfg::P], uint32_t& n_entries, uint64_t& cyc) {
+    n_entries = rd32(w + off);
+    const uint32_t nj = rd32(w + off + 4);
+    if (n_entries > uint32_t(cfg::MAX_ENTRIES) || nj > uint32_t(cfg::MAX_J) || off > L.w_bytes)
+        return ST_WEIGHT_BUFFER;
+    off += cfg::AXI_BYTES;
+    bool ch_ok = true;
+load_chtab:
+    for (int l = 0; l < cfg::P; l++) {
+        chcnt[l] = 0;
+    load_chtab_j:
+        for (uint32_t j = 0; j < nj; j++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
+            const uint8_t* p = w + off + (l * nj + j) * 2;
+            uint16_t ch = uint16_t(p[0] | (p[1] << 8));
+            chtab[l][j] = ch;
+            if (ch != 0xffff) {
+                ch_ok &= ch < L.out_ch;
+                chcnt[l] = j + 1;
+            }
+        }
+    }
+    if (!ch_ok) return ST_BAD_CHANNEL;
+    const uint32_t tab_bytes = align_axi(cfg::P * nj * 2);
+    off += tab_bytes;
+    const uint32_t ent_bytes = align_axi(n_entries * cfg::P * Pol::ENTRY_BYTES);
+    if (off + ent_bytes > L.w_bytes) return ST_BAD_STREAM;
+
+    uint32_t pos[cfg::P], lane_ch[cfg::P];
+    bool ok = true;
+#pragma HLS ARRAY_PARTITION variable = pos complete
+#pragma HLS ARRAY_PARTITION variable = lane_ch complete
+    for (int l = 0; l < cfg::P; l++) {
+#pragma HLS UNROLL
+        pos[l] = 0;
+        lane_ch[l] = 0;
+        lane_len[l] = 0;
+    }
+decode_entry:
+    for (uint32_t e = 0; e < n_entries; e++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4608
+    decode_lane:
+        for (int l = 0; l < cfg::P; l++) {
+#pragma HLS UNROLL
+            dec_t d;
+            const uint8_t* ep = w + off + (e * cfg::P + l) * Pol::ENTRY_BYTES;
+            ok &= Pol::decode(ep, pos[l], lane_ch[l], chcnt[l], kg, L, d);
+            d.base = d.ci * g.ring * g.pitch + d.kx;  // line-buffer address of (ci, kx), once per pass
+            if (d.flags & DEC_LAST) {
+                ok &= lane_ch[l] < chcnt[l];
+                lane_ch[l]++;
+                lane_len[l] = e + 1;
+            }
+            wbuf[l][e] = d;
+        }
+    }
+decode_check:
+    for (int l = 0; l < cfg::P; l++) {
+#pragma HLS UNROLL
+        ok &= lane_ch[l] == chcnt[l];  // every channel of every lane must end inside the pass
+    }
+    if (!ok) return ST_BAD_STREAM;
+    off += ent_bytes;
+    FQ_CYCLES({
+        uint64_t wb = beats(tab_bytes + ent_bytes) + 1;
+        uint64_t dec = n_entries;
+        cyc = (wb > dec ? wb : dec) + cfg::DEPTH_LOAD + cfg::DEPTH_DECODE;
+    })
+    return ST_OK;
+}
+
+// The head of a conv layer: its parameter table into prm half `psel`, its pass 0 into weight-buffer half `h`.
+// `cyc` gets the load cycles (csim); `off` the stream offset after pass 0.
+template <class Pol>
+static int load_head(const uint8_t* wmem, const layer_t& L, uint32_t h, uint32_t psel, uint32_t& n_entries,
+                     uint32_t& off, uint64_t& cyc) {
     if (L.entry_bytes != uint32_t(Pol::ENTRY_BYTES)) return ST_BAD_STREAM;
+    if (L.d_neg >= (1u << cfg::MU_DELTA_BITS) || L.d_pos >= (1u << cfg::MU_DELTA_BITS)) return ST_BAD_STREAM;
     const geom_t g = geometry(L);
     if (L.in_ch * g.ring * g.pitch > uint32_t(cfg::LB_DEPTH)) return ST_LINE_BUFFER;
     const kgeom_t kg = make_kgeom(L.in_ch, L.kernel);
     const uint8_t* w = wmem + L.w_off;
-    uint32_t off = 0;
     if (L.out_ch * 16 > L.w_bytes) return ST_BAD_STREAM;
-
+    chparam_t* prm = psel ? prm1 : prm0;
     // per-channel constants: bias, mult, res_mult (int32), shift | res_shift << 8
 load_params:
     for (uint32_t c = 0; c < L.out_ch; c++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 1024
-        const uint8_t* p = w + off + c * 16;
+        const uint8_t* p = w + c * 16;
         prm[c].bias = int32_t(rd32(p));
         prm[c].mult = int32_t(rd32(p + 4));
         prm[c].res_mult = int32_t(rd32(p + 8));
@@ -354,86 +463,65 @@ load_params:
         prm[c].res_shift = int32_t((sh >> 8) & 0xff);
         if (prm[c].shift < 1 || prm[c].shift > 62 || prm[c].res_shift > 62) return ST_BAD_STREAM;
     }
-    FQ_CYCLES(cycles += beats(L.out_ch * 16) + cfg::DEPTH_LOAD;)
-    off += align_axi(L.out_ch * 16);
+    off = align_axi(L.out_ch * 16);
+    uint64_t wl = 0;
+    int st = h ? load_pass<Pol>(w, off, L, g, kg, wbuf1, chtab1, chcnt1, lane_len1, n_entries, wl)
+               : load_pass<Pol>(w, off, L, g, kg, wbuf0, chtab0, chcnt0, lane_len0, n_entries, wl);
+    FQ_CYCLES(cyc = beats(L.out_ch * 16) + cfg::DEPTH_LOAD + wl;)
+    return st;
+}
 
+// Prefetch the head of layer `N` (if it is a conv layer that passes the shape check) into halves (h, psel).
+template <class Pol>
+static void prefetch_head(const uint8_t* wmem, const layer_t* N, uint32_t h, uint32_t psel, uint64_t& cyc) {
+    pre.valid = false;
+    if (N == 0 || N->op != OP_CONV || check_shape(*N) != ST_OK) return;
+    pre.valid = true;
+    pre.half = h;
+    pre.psel = psel;
+    pre.status = load_head<Pol>(wmem, *N, h, psel, pre.n_entries, pre.off, cyc);
+}
+
+template <class Pol>
+static int conv_layer(const uint8_t* wmem, const uint8_t* act_in, uint8_t* act_out, const layer_t& L,
+                      const layer_t* N, uint64_t& cycles) {
+    // the head (parameters, pass 0): prefetched by the previous layer, else loaded now
+    uint32_t h = 0, psel = 0, n_cur = 0, off = 0;
+    if (pre.valid) {
+        pre.valid = false;
+        if (pre.status != ST_OK) return pre.status;
+        h = pre.half;
+        psel = pre.psel;
+        n_cur = pre.n_entries;
+        off = pre.off;
+    } else {
+        uint64_t hc = 0;
+        int st = load_head<Pol>(wmem, L, h, psel, n_cur, off, hc);
+        if (st != ST_OK) return st;
+        FQ_CYCLES(cycles += hc;)
+    }
+    const geom_t g = geometry(L);
+    const kgeom_t kg = make_kgeom(L.in_ch, L.kernel);
+    const uint8_t* w = wmem + L.w_off;
+    const chparam_t* prm = psel ? prm1 : prm0;
+    // pass p + 1 loads into the other half of the ping-pong buffers while the rows of pass p run (gmem_w
+    // against gmem_in/gmem_out: no shared port); during the last pass, the next conv layer's head does
 pass:
     for (uint32_t ps = 0; ps < L.n_passes; ps++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
-        const uint32_t n_entries = rd32(w + off);
-        const uint32_t nj = rd32(w + off + 4);
-        if (n_entries > uint32_t(cfg::MAX_ENTRIES) || nj > uint32_t(cfg::MAX_J) || off > L.w_bytes)
-            return ST_WEIGHT_BUFFER;
-        off += cfg::AXI_BYTES;
-        bool ch_ok = true;
-    load_chtab:
-        for (int l = 0; l < cfg::P; l++) {
-            chcnt[l] = 0;
-        load_chtab_j:
-            for (uint32_t j = 0; j < nj; j++) {
-#pragma HLS PIPELINE II = 1
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
-                const uint8_t* p = w + off + (l * nj + j) * 2;
-                uint16_t ch = uint16_t(p[0] | (p[1] << 8));
-                chtab[l][j] = ch;
-                if (ch != 0xffff) {
-                    ch_ok &= ch < L.out_ch;
-                    chcnt[l] = j + 1;
-                }
-            }
+        uint32_t n_next = 0;
+        uint64_t wl = 0;
+        if (ps + 1 < L.n_passes) {
+            int st = h ? load_pass<Pol>(w, off, L, g, kg, wbuf0, chtab0, chcnt0, lane_len0, n_next, wl)
+                       : load_pass<Pol>(w, off, L, g, kg, wbuf1, chtab1, chcnt1, lane_len1, n_next, wl);
+            if (st != ST_OK) return st;
+        } else {
+            prefetch_head<Pol>(wmem, N, 1 - h, 1 - psel, wl);
         }
-        if (!ch_ok) return ST_BAD_CHANNEL;
-        const uint32_t tab_bytes = align_axi(cfg::P * nj * 2);
-        off += tab_bytes;
-        const uint32_t ent_bytes = align_axi(n_entries * cfg::P * Pol::ENTRY_BYTES);
-        if (off + ent_bytes > L.w_bytes) return ST_BAD_STREAM;
-
-        // decode: one row of P entries per cycle into the lanes' weight buffers
-        uint32_t pos[cfg::P], lane_ch[cfg::P];
-        bool ok = true;
-#pragma HLS ARRAY_PARTITION variable = pos complete
-#pragma HLS ARRAY_PARTITION variable = lane_ch complete
-        for (int l = 0; l < cfg::P; l++) {
-#pragma HLS UNROLL
-            pos[l] = 0;
-            lane_ch[l] = 0;
-        }
-    decode_entry:
-        for (uint32_t e = 0; e < n_entries; e++) {
-#pragma HLS PIPELINE II = 1
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4608
-        decode_lane:
-            for (int l = 0; l < cfg::P; l++) {
-#pragma HLS UNROLL
-                dec_t d;
-                const uint8_t* ep = w + off + (e * cfg::P + l) * Pol::ENTRY_BYTES;
-                ok &= Pol::decode(ep, pos[l], lane_ch[l], chcnt[l], kg, d);
-                d.base = d.ci * g.ring * g.pitch + d.kx;  // line-buffer address of (ci, kx), once per pass
-                if (d.flags & DEC_LAST) {
-                    ok &= lane_ch[l] < chcnt[l];
-                    lane_ch[l]++;
-                }
-                wbuf[l][e] = d;
-#ifndef __SYNTHESIS__
-                if (e == 0) lane_len[l] = 0;
-                if (d.flags & DEC_LAST) lane_len[l] = e + 1;
-#endif
-            }
-        }
-    decode_check:
-        for (int l = 0; l < cfg::P; l++) {
-#pragma HLS UNROLL
-            ok &= lane_ch[l] == chcnt[l];  // every channel of every lane must end inside the pass
-        }
-        if (!ok) return ST_BAD_STREAM;
-        off += ent_bytes;
-        FQ_CYCLES({
-            uint64_t wb = beats(tab_bytes + ent_bytes) + 1;
-            uint64_t dec = n_entries;
-            cycles += (wb > dec ? wb : dec) + cfg::DEPTH_LOAD + cfg::DEPTH_DECODE;
-        })
-
-        conv_rows<Pol>(act_in, act_out, L, g, n_entries);
+        if (h)
+            conv_rows<Pol>(act_in, act_out, L, g, wbuf1, lane_len1, chtab1, chcnt1, prm, n_cur);
+        else
+            conv_rows<Pol>(act_in, act_out, L, g, wbuf0, lane_len0, chtab0, chcnt0, prm, n_cur);
         FQ_CYCLES({
             uint64_t c = cfg::DEPTH_DATAFLOW;
             for (uint32_t y = 0; y < L.out_h; y++) {
@@ -442,23 +530,29 @@ pass:
                 if (row_store[y] > m) m = row_store[y];
                 c += m;
             }
-            cycles += c;
+            cycles += c > wl ? c : wl;  // the next load hides behind the rows (or the reverse)
         })
+        h = 1 - h;
+        n_cur = n_next;
     }
     return ST_OK;
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// max pool: the line buffer again (padded with the smallest value), k*k cycles per channel and tile.
+// max pool: the line buffer again (padded with the smallest value), k*k cycles per tile and group of
+// Pol::POOL_LANES channels: each lane of the FQ engine has its own line-buffer reader, so its P lanes pool P
+// channels at once; the int8 engine's lanes share one broadcast reader and pool one channel at a time.
+template <class Pol>
 static int maxpool_layer(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, uint64_t& cycles) {
     const geom_t g = geometry(L);
     if (L.in_ch * g.ring * g.pitch > uint32_t(cfg::LB_DEPTH)) return ST_LINE_BUFFER;
-    const bool sgn = L.flags & FLAG_IN_SIGNED;
+    const uint32_t NL = Pol::POOL_LANES;
     hls::stream<beat_t> s_in("s_in_pool");
     // sequential in C-simulation; in hardware load and pool overlap like the conv stages
     load_rows(act_in, L, g, act_t(-512), s_in);
     int next_iy = -int(L.pad);
     const uint32_t plane = L.out_h * L.out_w;
+    const uint32_t groups = (L.in_ch + NL - 1) / NL;
     uint64_t c = cfg::DEPTH_DATAFLOW;
 pool_row:
     for (uint32_t y = 0; y < L.out_h; y++) {
@@ -469,12 +563,13 @@ pool_row:
         for (uint32_t t = 0; t < g.tiles; t++) {
             const uint32_t x0 = t * cfg::V;
             const uint32_t nv = L.out_w - x0 < uint32_t(cfg::V) ? L.out_w - x0 : uint32_t(cfg::V);
-        pool_ch:
-            for (uint32_t ci = 0; ci < L.in_ch; ci++) {
+        pool_group:
+            for (uint32_t cg = 0; cg < groups; cg++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
-                act_t m[cfg::V];
-#pragma HLS ARRAY_PARTITION variable = m complete
-                for (int v = 0; v < cfg::V; v++) m[v] = act_t(-512);
+                act_t m[Pol::POOL_LANES][cfg::V];
+#pragma HLS ARRAY_PARTITION variable = m complete dim = 0
+                for (uint32_t l = 0; l < NL; l++)
+                    for (int v = 0; v < cfg::V; v++) m[l][v] = act_t(-512);
             pool_win:
                 for (uint32_t kk = 0; kk < L.kernel * L.kernel; kk++) {
 #pragma HLS PIPELINE II = 1
@@ -482,23 +577,31 @@ pool_row:
                     uint32_t ky = kk / L.kernel, kx = kk % L.kernel;
                     int iy = int(y * L.stride) - int(L.pad) + int(ky);
                     uint32_t slot = uint32_t(iy + int(g.ring) * 8) % g.ring;
-                    const act_t* x = lbuf + (ci * g.ring + slot) * g.pitch + x0 * L.stride + kx;
-                    for (int v = 0; v < cfg::V; v++) {
+                pool_lane:
+                    for (uint32_t l = 0; l < NL; l++) {
 #pragma HLS UNROLL
-                        act_t xv = x[v * L.stride];
-                        if (xv > m[v]) m[v] = xv;
+                        const uint32_t ci = cg * NL + l;
+                        if (ci < L.in_ch) {
+                            const act_t* x = lbuf + (ci * g.ring + slot) * g.pitch + x0 * L.stride + kx;
+                            for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+                                act_t xv = x[v * L.stride];
+                                if (xv > m[l][v]) m[l][v] = xv;
+                            }
+                        }
                     }
                 }
-                for (uint32_t v = 0; v < nv; v++) {
-                    int q = int(m[v]);
-                    (void)sgn;
-                    act_out[L.out_off + ci * plane + y * L.out_w + x0 + v] = uint8_t(q & 0xff);
+                for (uint32_t l = 0; l < NL; l++) {
+                    const uint32_t ci = cg * NL + l;
+                    if (ci >= L.in_ch) break;
+                    for (uint32_t v = 0; v < nv; v++)
+                        act_out[L.out_off + ci * plane + y * L.out_w + x0 + v] = uint8_t(int(m[l][v]) & 0xff);
+                    out_beats += beats(nv);  // one write burst per channel and tile
                 }
-                out_beats += beats(nv);
             }
         }
         FQ_CYCLES({
-            uint64_t comp = absorbed + uint64_t(g.tiles) * L.in_ch * (L.kernel * L.kernel) + cfg::DEPTH_COMPUTE;
+            uint64_t comp = absorbed + uint64_t(g.tiles) * groups * (L.kernel * L.kernel) + cfg::DEPTH_COMPUTE;
             uint64_t m = row_load[y] > comp ? row_load[y] : comp;
             if (out_beats > m) m = out_beats;
             c += m;
@@ -564,6 +667,9 @@ static layer_t parse_desc(const uint32_t* d) {
     L.mu_shift_pos = d[desc::MU_SHIFT_POS];
     L.mu_sign_neg = int32_t(d[desc::MU_SIGN_NEG]);
     L.mu_sign_pos = int32_t(d[desc::MU_SIGN_POS]);
+    L.m_shift = L.mu_shift_neg < L.mu_shift_pos ? L.mu_shift_neg : L.mu_shift_pos;
+    L.d_neg = L.mu_shift_neg - L.m_shift;
+    L.d_pos = L.mu_shift_pos - L.m_shift;
     L.pool_mult = int32_t(d[desc::POOL_MULT]);
     L.pool_shift = int32_t(d[desc::POOL_SHIFT]);
     L.entry_bytes = d[desc::ENTRY_BYTES];
@@ -582,17 +688,28 @@ static int check_shape(const layer_t& L) {
     return ST_OK;
 }
 
-// Run one layer; returns a status code (ST_OK on success).
+// Run one layer; returns a status code (ST_OK on success). `next` is the following layer's descriptor (0 for
+// the last layer): its head is prefetched while this layer finishes.
 static int run_layer(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, const uint32_t* d,
-                     uint64_t& cycles) {
+                     const uint32_t* next, uint64_t& cycles) {
     layer_t L = parse_desc(d);
+    layer_t N;
+    if (next) N = parse_desc(next);
+    const layer_t* np = next ? &N : 0;
     cycles = cfg::DEPTH_LAYER;
-    if (L.op == OP_AVGPOOL) return avgpool_layer(act_in, act_out, L, cycles);
-    int st = check_shape(L);
+    int st = L.op == OP_AVGPOOL ? int(ST_OK) : check_shape(L);
     if (st != ST_OK) return st;
-    if (L.op == OP_CONV) return conv_layer<EnginePolicy>(weights, act_in, act_out, L, cycles);
-    if (L.op == OP_MAXPOOL) return maxpool_layer(act_in, act_out, L, cycles);
-    return ST_BAD_OP;
+    if (L.op == OP_CONV) return conv_layer<EnginePolicy>(weights, act_in, act_out, L, np, cycles);
+    if (L.op != OP_MAXPOOL && L.op != OP_AVGPOOL) return ST_BAD_OP;
+    // pools use no weight buffer: the next conv layer's head loads beside them
+    pre.valid = false;
+    uint64_t pc = 0, wl = 0;
+    st = L.op == OP_AVGPOOL ? avgpool_layer(act_in, act_out, L, pc)
+                            : maxpool_layer<EnginePolicy>(act_in, act_out, L, pc);
+    if (st != ST_OK) return st;
+    prefetch_head<EnginePolicy>(weights, np, 0, 0, wl);
+    cycles += pc > wl ? pc : wl;
+    return ST_OK;
 }
 
 }  // namespace fq

@@ -1,9 +1,10 @@
 // Processing-element policies of the one engine template (docs/engine.md, docs/weight_stream.md).
 //
 //   FqPolicy   : sparse stream of 16-bit entries (relative index + code), shift PEs. Each lane keeps, per
-//                pixel, a q-accumulator (sum of +-x << exp) and two component accumulators (sum of x per
-//                component); the channel's accumulator is recombined once per output:
-//                acc = (acc_q << q_shift) + mu_sign[+] (acc_pos << mu_shift[+]) + mu_sign[-] (acc_neg << mu_shift[-])
+//                pixel, a q-accumulator q += +-(x << exp) and ONE mean accumulator m += mu_sign[c] (x << d_c)
+//                with d_c = mu_shift[c] - m_shift, m_shift = min(mu_shift) (per-layer constants). Since the
+//                means are signed powers of two, sum_c mu_c S_c = (sum of mu_sign[c] (x << d_c)) << m_shift
+//                exactly; the store stage recombines once per output: acc = (q << q_shift) + (m << m_shift).
 //   Int8Policy : dense stream of int8 weights, one DSP multiply-accumulate per lane and pixel.
 #ifndef FQ_PE_H
 #define FQ_PE_H
@@ -40,13 +41,14 @@ static inline void unflatten(uint32_t pos, const kgeom_t& g, dec_t& d) {
 #ifndef __SYNTHESIS__
 // Software kernels of the C-simulation (same arithmetic as apply(); restrict pointers let g++ -O2 vectorize).
 template <int S, int NV>
-static inline void sw_shift_add(int32_t* __restrict q, int32_t* __restrict c, const int16_t* __restrict x, int e,
-                                int32_t nz, int32_t neg) {
+static inline void sw_shift_add(int32_t* __restrict q, int32_t* __restrict m, const int16_t* __restrict x, int e,
+                                int32_t nz, int32_t neg, int d, int32_t mneg) {
     for (int v = 0; v < NV; v++) {
         const int32_t xv = x[v * S];
         const int32_t t = int32_t(uint32_t(xv) << e) & nz;  // x << exp, or 0 for sign 0
         q[v] += (t ^ neg) - neg;                            // conditional negate
-        c[v] += xv;
+        const int32_t u = int32_t(uint32_t(xv) << d);
+        m[v] += (u ^ mneg) - mneg;
     }
 }
 template <int S, int NV>
@@ -57,10 +59,11 @@ static inline void sw_mac(int32_t* __restrict a, const int16_t* __restrict x, in
 
 struct FqPolicy {
     static const int ENTRY_BYTES = 2;
+    static const int POOL_LANES = cfg::P;  // every lane has its own line-buffer reader
 
     struct acc_v {
-        acc_t q[cfg::V];
-        acc_t c[2][cfg::V];
+        accq_t q[cfg::V];
+        accm_t m[cfg::V];
     };
 
     static void clear(acc_v& a) {
@@ -68,15 +71,15 @@ struct FqPolicy {
         for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
             a.q[v] = 0;
-            a.c[0][v] = 0;
-            a.c[1][v] = 0;
+            a.m[v] = 0;
         }
     }
 
     // Decode entry e of a lane. `pos` is the lane's running flat position (ci * k * k + ky * k + kx) inside
-    // its current output channel. Returns false when the entry points outside the kernel volume.
+    // its current output channel. Returns false when the entry points outside the kernel volume or uses an
+    // exponent beyond the PE's shifter (EXP_BITS).
     static bool decode(const uint8_t* e, uint32_t& pos, uint32_t /*lane_ch*/, uint32_t /*ch_count*/,
-                       const kgeom_t& kg, dec_t& d) {
+                       const kgeom_t& kg, const layer_t& L, dec_t& d) {
         uint32_t raw = uint32_t(e[0]) | (uint32_t(e[1]) << 8);
         uint32_t idx = (raw >> 8) & 0x7f;
         uint32_t code = raw & 0xff;
@@ -87,10 +90,12 @@ struct FqPolicy {
         d.exp = code & 0x1f;
         d.sign = sbits == 1 ? 1 : (sbits == 3 ? -1 : 0);
         d.w = d.sign * (int32_t(1) << d.exp);
+        d.msign = int8_t(d.comp ? L.mu_sign_pos : L.mu_sign_neg);
+        d.mshift = uint8_t(d.comp ? L.d_pos : L.d_neg);
         d.ci = 0;
         d.ky = 0;
         d.kx = 0;
-        bool ok = true;
+        bool ok = d.exp < (1u << cfg::EXP_BITS);
         if (sbits == 2) {
             d.flags |= DEC_NOP;
         } else if (pos >= kg.kvol) {
@@ -111,37 +116,49 @@ struct FqPolicy {
 #pragma HLS UNROLL
             act_t xv = lb[i0 + v * (S ? S : s)];
 #ifdef __SYNTHESIS__
-            acc_t t = acc_t(xv) << d.exp;
+            accq_t t = accq_t(xv) << ap_uint<cfg::EXP_BITS>(d.exp);
             if (d.sign > 0) a.q[v] += t;
             else if (d.sign < 0) a.q[v] -= t;
+            accm_t u = cfg::MU_DELTA_BITS ? accm_t(accm_t(xv) << d.mshift) : accm_t(xv);
+            if (d.msign < 0) a.m[v] -= u;
+            else a.m[v] += u;
 #else
-            a.q[v] += acc_t(d.w) * xv;
+            a.q[v] += accq_t(d.w) * xv;
+            a.m[v] += accm_t(d.msign < 0 ? -1 : 1) * (accm_t(xv) * (accm_t(1) << d.mshift));
 #endif
-            a.c[d.comp][v] += xv;
         }
     }
 
 #ifndef __SYNTHESIS__
     template <int S, int NV>
     static void sw_apply(acc_v& a, const dec_t& d, const act_t* x) {
-        sw_shift_add<S, NV>(a.q, a.c[d.comp], x, d.exp, d.sign != 0 ? -1 : 0, d.sign < 0 ? -1 : 0);
+        sw_shift_add<S, NV>(a.q, a.m, x, d.exp, d.sign != 0 ? -1 : 0, d.sign < 0 ? -1 : 0, d.mshift,
+                            d.msign < 0 ? -1 : 0);
     }
 #endif
 
-    static void finish(const acc_v& a, const layer_t& L, wide_t out[cfg::V]) {
-    finish_v:
+    // the lane's V accumulator pairs into the packet for the store stage
+    static void emit(const acc_v& a, pkt_t& p) {
+    emit_v:
         for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
-            wide_t t = wide_t(a.q[v]) * (wide_t(1) << L.q_shift);
-            t += wide_t(L.mu_sign_pos) * (wide_t(a.c[1][v]) * (wide_t(1) << L.mu_shift_pos));
-            t += wide_t(L.mu_sign_neg) * (wide_t(a.c[0][v]) * (wide_t(1) << L.mu_shift_neg));
-            out[v] = t;
+            p.q[v] = a.q[v];
+            p.m[v] = a.m[v];
         }
+    }
+
+    // Recombination of pixel v of a packet, once per output in the store stage (one unit per store pixel).
+    // Shift layers (mu_sign 0, 0) have no means: the mean accumulator is ignored.
+    static wide_t recombine(const pkt_t& p, int v, const layer_t& L) {
+        wide_t t = wide_t(p.q[v]) * (wide_t(1) << L.q_shift);
+        if (L.mu_sign_pos != 0 || L.mu_sign_neg != 0) t += wide_t(p.m[v]) * (wide_t(1) << L.m_shift);
+        return t;
     }
 };
 
 struct Int8Policy {
     static const int ENTRY_BYTES = 1;
+    static const int POOL_LANES = 1;  // lanes in lockstep behind one broadcast line-buffer reader
 
     struct acc_v {
         acc_t a[cfg::V];
@@ -158,12 +175,14 @@ struct Int8Policy {
     // Dense: entry number `pos` of the lane's current channel is weight (ci, ky, kx) = unflatten(pos).
     // Lanes with fewer channels than the pass's longest lane are padded with zeros that emit no output.
     static bool decode(const uint8_t* e, uint32_t& pos, uint32_t lane_ch, uint32_t ch_count, const kgeom_t& kg,
-                       dec_t& d) {
+                       const layer_t& /*L*/, dec_t& d) {
         unflatten(pos, kg, d);
         d.w = int8_t(e[0]);
         d.sign = 0;
         d.exp = 0;
         d.comp = 0;
+        d.msign = 0;
+        d.mshift = 0;
         d.flags = lane_ch < ch_count ? 0 : DEC_NOP;
         pos++;
         if (pos == kg.kvol) {
@@ -189,13 +208,16 @@ struct Int8Policy {
     }
 #endif
 
-    static void finish(const acc_v& a, const layer_t& /*L*/, wide_t out[cfg::V]) {
-    finish_v:
+    static void emit(const acc_v& a, pkt_t& p) {
+    emit_v:
         for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
-            out[v] = a.a[v];
+            p.q[v] = a.a[v];
+            p.m[v] = 0;
         }
     }
+
+    static wide_t recombine(const pkt_t& p, int v, const layer_t& /*L*/) { return wide_t(p.q[v]); }
 };
 
 // The policy of this build: fq_config.h says which engine the hardware configuration asks for.

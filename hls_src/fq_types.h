@@ -16,12 +16,16 @@ namespace fq {
 
 #ifdef __SYNTHESIS__
 typedef ap_int<9> act_t;                   // one activation, int8 or uint8 widened to 9 bits
-typedef ap_int<cfg::ACC_BITS> acc_t;       // lane accumulator
+typedef ap_int<cfg::ACC_BITS> acc_t;       // int8 lane accumulator
+typedef ap_int<cfg::ACCQ_BITS> accq_t;     // FQ q-accumulator (sum of +-(x << exp))
+typedef ap_int<cfg::ACCM_BITS> accm_t;     // FQ mean accumulator (sum of +-(x << d_comp))
 typedef ap_int<64> wide_t;                 // recombined accumulator, requantization products (< 2^62)
 typedef ap_uint<10> cidx_t;                // input channel
 #else
 typedef int16_t act_t;
 typedef int32_t acc_t;
+typedef int32_t accq_t;
+typedef int32_t accm_t;
 typedef int64_t wide_t;
 typedef uint16_t cidx_t;
 #endif
@@ -36,6 +40,8 @@ struct dec_t {
     uint8_t exp;    // fq policy: exponent of the inner power-of-two term
     int8_t sign;    // fq policy: -1, 0, +1
     uint8_t comp;   // fq policy: 0 = negative component, 1 = positive component
+    int8_t msign;   // fq policy: sign of the component's mean (mu_sign[comp]): -1 or +1 (0: no means)
+    uint8_t mshift; // fq policy: mu_shift[comp] - min(mu_shift), 0 .. 2^MU_DELTA_BITS - 1
     uint8_t flags;  // bit0: last entry of its output channel, bit1: no weight (escape / padding)
 };
 
@@ -50,12 +56,14 @@ struct chparam_t {
     int32_t res_shift;  // 0..62: left shift of residual * res_mult
 };
 
-// Accumulators of one output channel for V pixels, sent from compute to store.
+// Accumulators of one output channel for V pixels, sent from compute to store, where the policy recombines
+// them (FQ: (q << q_shift) + (m << m_shift); int8: q) right before the requantization.
 struct pkt_t {
     uint16_t ch;        // output channel
     uint16_t y;         // output row
     uint16_t x0;        // first output column of the tile
-    wide_t acc[cfg::V];
+    acc_t q[cfg::V];    // int8: the accumulator; FQ: the q-accumulator (ACCQ_BITS <= ACC_BITS)
+    accm_t m[cfg::V];   // FQ: the mean accumulator; int8: unused
 };
 
 // One AXI beat of input activations on its way from the load stage into the line buffer.
@@ -71,6 +79,8 @@ struct layer_t {
     uint32_t in_off, out_off, res_off, w_off, w_bytes, n_passes;
     uint32_t q_shift, mu_shift_neg, mu_shift_pos;
     int32_t mu_sign_neg, mu_sign_pos;
+    uint32_t m_shift;             // min(mu_shift_neg, mu_shift_pos): unit of the mean accumulator
+    uint32_t d_neg, d_pos;        // mu_shift_c - m_shift: the PE's per-layer input shift of component c
     int32_t pool_mult, pool_shift;
     uint32_t entry_bytes, max_entries;
 };

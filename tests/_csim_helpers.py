@@ -22,9 +22,11 @@ def need_csim() -> None:
         pytest.skip(f"C-simulation unavailable: {e}")
 
 
-def small_cfg(engine: str = "fq"):
+def small_cfg(engine: str = "fq", **overrides):
     """P = 8 lanes, V = 4 pixels: channel counts and widths of the tests do not divide them."""
-    return hardware_config("pynq-z2", engine, lanes=8, pixels=4, axi_bits=64, max_nnz_per_lane=2048)
+    kw = dict(lanes=8, pixels=4, axi_bits=64, max_nnz_per_lane=2048)
+    kw.update(overrides)
+    return hardware_config("pynq-z2", engine, **kw)
 
 
 @functools.cache

@@ -37,13 +37,13 @@ class FixedUnits(R.UnitCosts):
     def __init__(self, family: str):
         super().__init__(family)
 
-    def fq_pe(self):
+    def fq_pe(self, cfg):
         return R.Resources(lut=150, ff=76, carry=20)
 
-    def recombine(self):
+    def recombine(self, cfg):
         return R.Resources(lut=400, ff=32, carry=8)
 
-    def int8_mac(self):
+    def int8_mac(self, cfg):
         return R.Resources(lut=10, ff=32, dsp=1)
 
     def requant(self):
@@ -75,16 +75,17 @@ def test_more_lanes_never_cost_less(board, engine):
 def test_engine_composition():
     units = FixedUnits("zynqmp")
     est = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8), units, 18432)
-    assert est.total.dsp == 32 * 8 * 1 + 32 * 3  # one DSP per int8 MAC (no packing) + requant per lane
+    assert est.total.dsp == 32 * 8 * 1 + 8 * 3  # one DSP per int8 MAC (no packing) + V requantizers (store)
     fq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8), units, 18432)
-    assert fq.total.dsp == 32 * 3
+    assert fq.total.dsp == 8 * 3
     # FQ lanes read independently: 16 line-buffer copies of 8 banks; the int8 engine broadcasts one copy
     bank = R.bram18_for(-(-18432 // 8), 9)
     assert fq.parts["line_buffer"][0].bram18 == 16 * 8 * bank
     assert est.parts["line_buffer"][0].bram18 == 8 * bank
-    assert fq.parts["weight_buffer"][0].uram == 16  # two lanes per URAM on a URAM board
+    # ping-pong halves (2 x 4608 x 16 bit) per lane: one URAM per lane on a URAM board, 9 BRAM18 without
+    assert fq.parts["weight_buffer"][0].uram == 32
     z2 = R.estimate(hardware_config("pynq-z2", "fq", lanes=8, pixels=4), FixedUnits("zynq7"), 18432)
-    assert z2.parts["weight_buffer"][0].uram == 0 and z2.parts["weight_buffer"][0].bram18 == 8 * 5
+    assert z2.parts["weight_buffer"][0].uram == 0 and z2.parts["weight_buffer"][0].bram18 == 8 * 9
     assert {lbl for _, lbl in fq.parts.values()} == {"yosys", "model"}
 
 

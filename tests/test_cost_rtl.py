@@ -16,9 +16,10 @@ def _all_datapaths() -> list[rtl.Datapath]:
     dps = rtl.engine_datapaths()
     dps += [
         rtl.fq_pe(act_bits=9, act_signed=True, exp_bits=5, acc_bits=32, cacc_bits=22),
+        rtl.fq_pe(act_bits=9, act_signed=True, exp_bits=3, acc_bits=29, cacc_bits=24, delta_bits=2),
         rtl.shift_pe(act_bits=9, act_signed=True, exp_bits=5),
         rtl.int8_mac(act_bits=9, act_signed=True, dsp=True),
-        rtl.fq_recombine(acc_bits=32, cacc_bits=22, act_signed=True),
+        rtl.fq_recombine(acc_bits=29, cacc_bits=22),
         rtl.requant(),
         rtl.rotator(8),
         rtl.rotator(6),
@@ -50,12 +51,19 @@ def test_broken_rtl_is_caught():
     assert not rtlsim.simulate(bad, n=100, seed=1).ok
 
 
-def test_fq_pe_and_recombine_compute_the_ir_weight_levels():
-    """sum_k level_k * x_k (levels per fq_hls.lower.weights) == recombine(fq_pe accumulators), exactly."""
+@pytest.mark.parametrize("mu_shift,mu_sign,delta_bits", [((5, 4), (-1, 1), 1), ((4, 4), (-1, 1), 0),
+                                                          ((3, 6), (1, -1), 2), ((6, 6), (1, 1), 0)])
+def test_fq_pe_and_recombine_compute_the_ir_weight_levels(mu_shift, mu_sign, delta_bits):
+    """sum_k level_k * x_k (levels per fq_hls.lower.weights) == recombine(fq_pe accumulators), exactly: one
+    mean accumulator of mu_sign[c] (x << (mu_shift[c] - m)) recombined as << m, m = min(mu_shift)."""
     rng = random.Random(5)
-    pe = rtl.fq_pe(act_bits=9, act_signed=True, exp_bits=3, acc_bits=32, cacc_bits=22)
-    rec = rtl.fq_recombine(acc_bits=32, cacc_bits=22, act_signed=True)
-    fmt = WeightFormat("fq", exp_bits=3, q_shift=2, mu_shift=(5, 4), mu_sign=(-1, 1))
+    pe = rtl.fq_pe(act_bits=9, act_signed=True, exp_bits=3, acc_bits=29, cacc_bits=25, delta_bits=delta_bits)
+    rec = rtl.fq_recombine(acc_bits=29, cacc_bits=25)
+    fmt = WeightFormat("fq", exp_bits=3, q_shift=2, mu_shift=mu_shift, mu_sign=mu_sign)
+    m = min(mu_shift)
+    layer = {"neg_n": int(mu_sign[0] < 0), "neg_p": int(mu_sign[1] < 0)}
+    if delta_bits:
+        layer.update(d_n=mu_shift[0] - m, d_p=mu_shift[1] - m)
     for _ in range(20):
         st = pe.initial_state()
         expect = 0
@@ -65,9 +73,8 @@ def test_fq_pe_and_recombine_compute_the_ir_weight_levels():
             level = int(levels_from_fields(fmt, [comp], [sign], [e])[0])
             expect += level * x
             st = pe.reference(st, {"x": x & 0x1FF, "comp": comp, "nz": int(sign != 0), "sign": int(sign < 0),
-                                   "e": e, "clr": int(k == 0), "en": 1})
-        out = rec.reference({"acc": 0}, {**st, "q_shift": 2, "mu_shift_p": 4, "mu_shift_n": 5, "neg_p": 0,
-                                         "neg_n": 1, "clr": 0, "en": 1})
+                                   "e": e, "clr": int(k == 0), "en": 1, **layer})
+        out = rec.reference({"acc": 0}, {**st, "q_shift": 2, "m_shift": m, "use_m": 1, "clr": 0, "en": 1})
         assert rtl._as_signed(out["acc"], 32) == expect
 
 

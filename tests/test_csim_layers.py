@@ -26,7 +26,7 @@ def _input(graph, rng):
     return rng.integers(0, 256, info.shape).astype(np.uint8)
 
 
-def _check_conv_graph(g, engine, seed=0):
+def _check_conv_graph(g, engine, seed=0, **cfg_overrides):
     rng = np.random.default_rng(seed)
     x = _input(g, rng)
     extra = {}
@@ -38,7 +38,7 @@ def _check_conv_graph(g, engine, seed=0):
             else rng.integers(0, 256, r.shape).astype(np.uint8)
         )
     ref = run_integer(g, x[None], return_all=True, inputs={k: v[None] for k, v in extra.items()})
-    prog, act, cyc = run_graph(g, small_cfg(engine), x, extra)
+    prog, act, cyc = run_graph(g, small_cfg(engine, **cfg_overrides), x, extra)
     for lyr in g.layers:
         got = prog.read_tensor(act, lyr.output)
         np.testing.assert_array_equal(got, ref[lyr.output][0], err_msg=f"{engine} engine, layer {lyr.name}")
@@ -66,7 +66,37 @@ def test_conv_fq_engine(case, method):
     kw = dict(sparsity=0.6, seed=3)
     kw.update(CASES[case])
     g = random_conv_graph(method=method, **kw)
-    _check_conv_graph(g, "fq", seed=1)
+    # fq7 and shift5 codes may use 4-bit exponents: the default 3-bit shifter refuses them (test_streams_pack)
+    _check_conv_graph(g, "fq", seed=1, **({"exp_bits": 4} if method in ("fq7", "shift5") else {}))
+
+
+def _with_mean_shifts(g, mu_shift):
+    """The fq5 layer of `g` with other component mean shifts (weights recomputed from the fields)."""
+    from dataclasses import replace
+
+    from fq_hls.lower.weights import levels_from_fields
+
+    lyr = g.layers[0]
+    fmt = replace(lyr.wformat, mu_shift=mu_shift)
+    w = np.where(lyr.weights != 0, levels_from_fields(fmt, lyr.wcomp, lyr.wsign, lyr.wexp), 0)
+    g.layers[0] = replace(lyr, weights=w.astype(np.int32), wformat=fmt)
+    return g
+
+
+@pytest.mark.parametrize("mu_shift,delta_bits", [((3, 4), 1), ((5, 3), 2), ((4, 3), 0)])
+def test_fq_engine_mean_shifts(mu_shift, delta_bits):
+    """Unequal component means: the one mean accumulator shifts one component's input (d = difference); a
+    difference beyond the PE's mu_delta_bits falls back to signed-digit terms. Bit-exact either way."""
+    from fq_hls.hw.streams import shift_coding
+    from fq_hls.testing import random_conv_graph
+
+    g = _with_mean_shifts(
+        random_conv_graph(in_ch=6, out_ch=9, h=5, w=7, method="fq5", sparsity=0.6, seed=5), mu_shift
+    )
+    cfg_kw = dict(mu_delta_bits=delta_bits, exp_bits=4)
+    fits = abs(mu_shift[0] - mu_shift[1]) < (1 << delta_bits)
+    assert shift_coding(g.layers[0], small_cfg("fq", **cfg_kw)).from_fields == fits
+    _check_conv_graph(g, "fq", seed=2, **cfg_kw)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -149,19 +179,54 @@ def test_long_gaps_need_escapes(engine):
     _check_conv_graph(g, engine)
 
 
+@pytest.mark.parametrize("engine", ["fq", "int8"])
 @pytest.mark.parametrize("signed", [False, True])
-def test_maxpool(signed):
+def test_maxpool(signed, engine):
+    """11 channels on P = 8 lanes: the FQ engine pools 8 channels at once (two groups), the int8 engine one;
+    the pool's C-simulated cycles equal the model's exactly (no lane lengths involved)."""
+    from fq_hls.hw.cycles import estimate_graph
+
     rng = np.random.default_rng(3)
-    w = rng.integers(-30, 31, (6, 4, 3, 3))
+    w = rng.integers(-30, 31, (11, 4, 3, 3))
     T = {
         "x": TensorInfo("x", (4, 11, 13), True, 1.0),
-        "c": TensorInfo("c", (6, 11, 13), signed, 1.0),
-        "m": TensorInfo("m", (6, 6, 7), signed, 1.0),
+        "c": TensorInfo("c", (11, 11, 13), signed, 1.0),
+        "m": TensorInfo("m", (11, 6, 7), signed, 1.0),
     }
     g = _graph(
         [_conv("c", "x", "c", w, relu=not signed), PoolLayer("mp", "c", "m", "max", 3, 2, 1)], T, "x", "m"
     )
-    _check_conv_graph(g, "fq")
+    cyc = _check_conv_graph(g, engine)
+    assert cyc[1] == estimate_graph(g, small_cfg(engine))[1]
+
+
+@pytest.mark.parametrize("engine", ["fq", "int8"])
+def test_layer_chain_prefetch(engine):
+    """conv -> max pool -> conv (several passes) -> 1x1 conv: every layer after the first gets its head
+    (parameters + pass 0) prefetched by the layer before; bit-exact, and the C-simulated cycles of every layer
+    equal the model's (no escape entries: kernel volumes below 127)."""
+    from fq_hls.hw.cycles import estimate_graph
+    from fq_hls.hw.program import build_program
+
+    rng = np.random.default_rng(8)
+    T = {
+        "x": TensorInfo("x", (4, 11, 13), True, 1.0),
+        "c": TensorInfo("c", (11, 11, 13), False, 1.0),
+        "m": TensorInfo("m", (11, 6, 7), False, 1.0),
+        "d": TensorInfo("d", (40, 6, 7), False, 1.0),
+        "e": TensorInfo("e", (9, 6, 7), True, 1.0),
+    }
+    layers = [
+        _conv("c", "x", "c", rng.integers(-30, 31, (11, 4, 3, 3))),
+        PoolLayer("mp", "c", "m", "max", 3, 2, 1),
+        _conv("d", "m", "d", rng.integers(-9, 10, (40, 11, 3, 3)), seed=1),
+        _conv("e", "d", "e", rng.integers(-20, 21, (9, 40, 1, 1)), relu=False, seed=2),
+    ]
+    g = _graph(layers, T, "x", "e")
+    cfg = small_cfg(engine, max_nnz_per_lane=256)
+    assert len(build_program(g, cfg).packed["d"].passes) >= 2
+    cyc = _check_conv_graph(g, engine, max_nnz_per_lane=256)
+    assert [int(c) for c in cyc] == estimate_graph(g, cfg)
 
 
 @pytest.mark.parametrize("engine", ["fq", "int8"])

@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
               f"{r['codebook_bytes']:>6} {r['param_bytes']:>7} {r['total_bytes']:>9} {bpn:>6} {r['cr']:>6.2f}x")
     print("-" * len(head))
     print(f"weights {report['weights']}, non-zeros {report['nnz']}, sparsity {100 * report['sparsity']:.2f}%")
-    print(f"file {_fmt_bytes(report['size_bytes'])} = header {report['header_bytes']} B + graph JSON "
+    print(f"file {_fmt_bytes(report['size_bytes'])} = header {report['header_bytes']} B + graph (zlib JSON) "
           f"{report['graph_bytes']} B + layers {report['layers_bytes']} B + end {report['end_bytes']} B")
     print(f"dense fp32 {_fmt_bytes(report['dense_bytes'])} -> compression ratio "
           f"{report['compression_ratio']:.2f}x (every byte of the file counted)")

@@ -365,9 +365,12 @@ def markdown(rep: dict) -> str:
             L.append(f"| {name} | {r['lut']} | {r['ff']} | {r['carry']} | {r['dsp']} | {r['lut_xcup']} | "
                      f"{r['ff_xcup']} | {r['carry_xcup']} | {r['dsp_xcup']} | {r['gates']} |")
         L.append("")
+        fq = rep["pe"].get("fq_pe", {}).get("params", {})
         L.append("gates: 2-input cells of `abc -g` (XOR/XNOR = 1, MUX = 3, NOT = 0), flip-flops excluded. "
-                 "Widths: 8-bit unsigned activation, 32-bit accumulators, 4-bit exponent, 21-bit component "
-                 "accumulators.")
+                 f"Widths (the engine's, `HardwareConfig` defaults): {fq.get('act_bits')}-bit signed activation, "
+                 f"{fq.get('exp_bits')}-bit exponent, q-accumulator {fq.get('acc_bits')} bits (shift PE the "
+                 f"same), one mean accumulator {fq.get('cacc_bits')} bits with a {fq.get('delta_bits')}-bit "
+                 "per-layer input shift; int8 MACs as wide as 128 * 255 * max_nnz_per_lane needs.")
     else:
         L.append(f"PE numbers absent: {rep['synthesis']}.")
     L += ["", "## Table 4 replica", ""]

@@ -43,13 +43,13 @@ AXILITE_LUT, AXILITE_FF = 200, 300
 OUT_FIFO_LUT = 10  # per lane: LUTRAM staging of V results before the AXI writer
 BAND_ROWS_EXTRA = 1  # line buffer holds k + 1 rows (one being refilled)
 FQ_ENTRY_BITS = 16  # hls_src/fq_pe.h FqPolicy::ENTRY_BYTES = 2
+PARAM_BITS = 76  # per-channel record: bias 32, mult 16, res_mult 16, shift 6, res_shift 6 (hls_src chparam_t)
+WBUF_HALVES = 2  # ping-pong weight buffers (hls_src/fq_engine.h wbuf0/wbuf1): the next pass loads during this one
 INT8_ENTRY_BITS = 8
 ACT_WORD_BITS = 9  # activations widened to 9 bits (int8 or uint8), one BRAM18 x9 word
-# One recombiner and one requantizer per lane, time-shared by the lane's V pixels (a lane finishes V outputs
-# per channel, at most once every `non-zeros + fill` cycles). NB: hls_src FqPolicy::finish unrolls the
-# recombination over V; unless Vitis HLS shares it (pipeline the V loop at II=1), set this to V.
-RECOMBINERS_PER_LANE = 1
-REQUANT_PER_LANE = 1
+# Recombination and requantization run in the store stage (hls_src/fq_engine.h store_rows): one packet (one
+# output channel, V pixels) per cycle for all lanes, the V pixels unrolled: V recombiners and V requantizers
+# per engine, whatever P.
 
 # --- fit limits (the sizing rule)
 LUT_LIMIT, BRAM_LIMIT, DSP_LIMIT, URAM_LIMIT, FF_LIMIT = 0.80, 0.90, 1.00, 1.00, 1.00
@@ -57,8 +57,7 @@ LUT_LIMIT, BRAM_LIMIT, DSP_LIMIT, URAM_LIMIT, FF_LIMIT = 0.80, 0.90, 1.00, 1.00,
 LANE_CHOICES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 PIXEL_CHOICES = (2, 4, 8, 16, 32)
 
-ENGINE_EXP_BITS = 5  # hls_src/fq_pe.h: 5-bit exponent field of the 8-bit code
-ENGINE_ACT_BITS = 9  # hls_src/fq_types.h act_t = ap_int<9>
+ENGINE_ACT_BITS = rtl.ENGINE_ACT_BITS  # hls_src/fq_types.h act_t = ap_int<9>
 
 
 def bram18_for(depth: int, width: int) -> int:
@@ -167,17 +166,15 @@ class UnitCosts:
             self._memo[key] = synthesize(dp.verilog, dp.top, self.flow, dsp=dp.dsp)
         return _from_synth(self._memo[key])
 
-    def fq_pe(self) -> Resources:
-        cacc = ENGINE_ACT_BITS + 13  # 4608 terms
-        return self.get(rtl.fq_pe(act_bits=ENGINE_ACT_BITS, act_signed=True, exp_bits=ENGINE_EXP_BITS,
-                                  acc_bits=32, cacc_bits=cacc))
+    def fq_pe(self, cfg: HardwareConfig) -> Resources:
+        return self.get(rtl.fq_pe(act_bits=ENGINE_ACT_BITS, act_signed=True, exp_bits=cfg.exp_bits,
+                                  acc_bits=cfg.accq_bits, cacc_bits=cfg.accm_bits, delta_bits=cfg.mu_delta_bits))
 
-    def recombine(self) -> Resources:
-        return self.get(rtl.fq_recombine(acc_bits=32, cacc_bits=ENGINE_ACT_BITS + 13, act_signed=True,
-                                         shift_bits=5))
+    def recombine(self, cfg: HardwareConfig) -> Resources:
+        return self.get(rtl.fq_recombine(acc_bits=cfg.accq_bits, cacc_bits=cfg.accm_bits, shift_bits=5))
 
-    def int8_mac(self) -> Resources:
-        return self.get(rtl.int8_mac(act_bits=ENGINE_ACT_BITS, act_signed=True, acc_bits=32, dsp=True))
+    def int8_mac(self, cfg: HardwareConfig) -> Resources:
+        return self.get(rtl.int8_mac(act_bits=ENGINE_ACT_BITS, act_signed=True, acc_bits=cfg.acc_bits, dsp=True))
 
     def requant(self) -> Resources:
         return self.get(rtl.requant())
@@ -196,30 +193,34 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
     bank_depth = math.ceil(band / V)
     copy_bram = V * bram18_for(bank_depth, ACT_WORD_BITS)
     if cfg.engine == "fq":
-        parts["pe"] = (units.fq_pe().scale(P * V), "yosys")
-        parts["recombine"] = (units.recombine().scale(P * RECOMBINERS_PER_LANE), "yosys")
+        parts["pe"] = (units.fq_pe(cfg).scale(P * V), "yosys")
+        parts["recombine"] = (units.recombine(cfg).scale(V), "yosys")
         parts["decode"] = (Resources(lut=DECODE_LUT, ff=DECODE_FF).scale(P), "model")
         parts["rotator"] = (rot.scale(P), "yosys")
         parts["reader"] = (reader.scale(P), "model")
         copies = math.ceil(P / 2)
-        entry_bits, depth = FQ_ENTRY_BITS, cfg.max_nnz_per_lane
+        entry_bits, depth = FQ_ENTRY_BITS, WBUF_HALVES * cfg.max_nnz_per_lane
     else:
-        parts["pe"] = (units.int8_mac().scale(P * V), "yosys")
+        parts["pe"] = (units.int8_mac(cfg).scale(P * V), "yosys")
         parts["lane"] = (Resources(lut=INT8_LANE_LUT, ff=INT8_LANE_FF).scale(P), "model")
         parts["rotator"] = (rot, "yosys")
         parts["reader"] = (reader, "model")
         copies = 1
-        entry_bits, depth = INT8_ENTRY_BITS, cfg.max_nnz_per_lane
-    parts["requant"] = (units.requant().scale(P * REQUANT_PER_LANE), "yosys")
+        entry_bits, depth = INT8_ENTRY_BITS, WBUF_HALVES * cfg.max_nnz_per_lane
+    parts["requant"] = (units.requant().scale(V), "yosys")
     parts["out_fifo"] = (Resources(lut=OUT_FIFO_LUT).scale(P), "model")
     parts["line_buffer"] = (Resources(bram18=copies * copy_bram), "model")
-    # weight buffers: URAM (two lanes per block, one port each) while the board has URAM left, else BRAM
-    per_pair_uram = uram_for(2 * depth, entry_bits)
-    pairs = math.ceil(P / 2)
-    uram_pairs = min(pairs, info.uram // per_pair_uram) if info.uram and per_pair_uram else 0
-    bram_lanes = max(0, P - 2 * uram_pairs)
-    parts["weight_buffer"] = (Resources(uram=uram_pairs * per_pair_uram,
+    # weight buffers: both ping-pong halves of a lane in one memory, the loader writing one half through one
+    # port while the lane reads the other through the second (URAM288 byte-write enables store 4 entries of
+    # 16 bits per 72-bit row): one URAM group per lane while the board has URAM left, else BRAM18 (simple dual
+    # port: one write + one read port)
+    per_lane_uram = uram_for(depth, entry_bits)
+    uram_lanes = min(P, info.uram // per_lane_uram) if info.uram and per_lane_uram else 0
+    bram_lanes = P - uram_lanes
+    parts["weight_buffer"] = (Resources(uram=uram_lanes * per_lane_uram,
                                         bram18=bram_lanes * bram18_for(depth, entry_bits)), "model")
+    # per-channel parameter tables, ping-pong by layer (the next conv layer's table loads during this one)
+    parts["param_table"] = (Resources(bram18=WBUF_HALVES * bram18_for(cfg.max_out_ch, PARAM_BITS)), "model")
     parts["control"] = (Resources(lut=CONTROL_LUT + AXILITE_LUT, ff=CONTROL_FF + AXILITE_FF), "model")
     parts["axi"] = (Resources(lut=AXI_LUT, ff=AXI_FF, bram18=AXI_BRAM18).scale(AXI_PORTS), "model")
     total = Resources()

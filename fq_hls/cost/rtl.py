@@ -11,10 +11,11 @@ modulo 2^width (two's complement), exactly like the hardware; the Python referen
 Datapaths (the paper's Table 4 rows and the two engines' PEs):
 
 * `fq_pe`      focused quantization: weight code = comp bit + q-zero flag + sign + exponent. The q term
-               +-(x << e) goes into acc_q, x goes into the accumulator of its component (acc_p / acc_n).
-* `fq_recombine` per output: acc = (acc_q << q_shift) + (acc_p << mu_shift_p) - (acc_n << mu_shift_n)
-               (the signs are inputs neg_p/neg_n = the layer's mu_sign, usually (+, -));
-               one per lane, time-shared by the lane's V pixels (see docs/cost_model.md).
+               +-(x << e) goes into acc_q; the mean term mu_sign[comp] (x << d[comp]) into the ONE mean
+               accumulator acc_m (neg_p/neg_n = the layer's mean signs, d_p/d_n = mu_shift[c] - min(mu_shift),
+               per-layer registers of `delta_bits` bits; none when delta_bits = 0). hls_src/fq_pe.h FqPolicy.
+* `fq_recombine` per output: acc = (acc_q << q_shift) + (use_m ? acc_m << m_shift : 0), in the store stage
+               (one per store pixel, V in the engine; see docs/cost_model.md).
 * `shift_pe`   pure power-of-two weights: sign + exponent, acc += +-(x << e).
 * `int8_mac`   int8 weight x 8-bit activation, acc += w * x (DSP-mapped, or LUT-only with -nodsp).
 * `lqnet_pe`   LQ-Net style multi-bit weight w = sum_i b_i v_i (b_i in {-1,+1}, v_i the layer's basis
@@ -68,9 +69,12 @@ def _as_signed(v: int, width: int) -> int:
 
 
 def _ext(sig: str, width: int, to: int, signed: bool) -> str:
-    """Verilog expression: `sig` (width bits) zero/sign extended to `to` bits."""
+    """Verilog expression: `sig` (width bits) zero/sign extended to `to` bits, or cut to its low `to` bits
+    (exact where the result is taken modulo 2^to, as in the 32-bit recombination)."""
     if to == width:
         return sig
+    if to < width:
+        return f"{sig}[{to - 1}:0]"
     fill = f"{{{to - width}{{{sig}[{width - 1}]}}}}" if signed else f"{{{to - width}{{1'b0}}}}"
     return f"{{{fill}, {sig}}}"
 
@@ -104,66 +108,74 @@ def _signed_term(t: str, s: str, width: int) -> str:
 
 
 def fq_pe(act_bits: int = 8, act_signed: bool = False, exp_bits: int = 4, acc_bits: int = 32,
-          cacc_bits: int = 21) -> Datapath:
-    """The focused-quantization PE: q term into acc_q, x into its component's accumulator."""
-    ins = [Port("x", act_bits, act_signed), Port("comp", 1), Port("nz", 1), Port("sign", 1), Port("e", exp_bits)]
-    outs = [Port("acc_q", acc_bits, True), Port("acc_p", cacc_bits, act_signed), Port("acc_n", cacc_bits, act_signed)]
+          cacc_bits: int = 21, delta_bits: int = 0) -> Datapath:
+    """The focused-quantization PE: +-(x << e) into acc_q, mu_sign[comp] (x << d[comp]) into acc_m.
+
+    `cacc_bits` is the width of the mean accumulator acc_m (signed); `delta_bits` the width of the per-layer
+    shifts d_p, d_n of its input (0: no shifter, the layer's two mean shifts are equal)."""
+    ins = [Port("x", act_bits, act_signed), Port("comp", 1), Port("nz", 1), Port("sign", 1), Port("e", exp_bits),
+           Port("neg_p", 1), Port("neg_n", 1)]
+    if delta_bits:
+        ins += [Port("d_p", delta_bits), Port("d_n", delta_bits)]
+    outs = [Port("acc_q", acc_bits, True), Port("acc_m", cacc_bits, True)]
     top = "fq_pe"
     xq = _ext("x", act_bits, acc_bits, act_signed)
-    xc = _ext("x", act_bits, cacc_bits, act_signed)
+    xm = _ext("x", act_bits, cacc_bits, act_signed)
     v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
     v += f"    wire [{acc_bits - 1}:0] xs = {xq} << e;\n"
     v += f"    wire [{acc_bits - 1}:0] tq = nz ? ({_signed_term('xs', 'sign', acc_bits)}) : {acc_bits}'d0;\n"
-    v += f"    wire [{cacc_bits - 1}:0] xc = {xc};\n"
+    v += "    wire ng = comp ? neg_p : neg_n;\n"
+    if delta_bits:
+        v += f"    wire [{cacc_bits - 1}:0] xm = {xm} << (comp ? d_p : d_n);\n"
+    else:
+        v += f"    wire [{cacc_bits - 1}:0] xm = {xm};\n"
+    v += f"    wire [{cacc_bits - 1}:0] tm = {_signed_term('xm', 'ng', cacc_bits)};\n"
     v += "    always @(posedge clk) begin\n        if (en) begin\n"
     v += _acc_update("acc_q", acc_bits, "tq")
-    v += _acc_update("acc_p", cacc_bits, f"(comp ? xc : {cacc_bits}'d0)")
-    v += _acc_update("acc_n", cacc_bits, f"(comp ? {cacc_bits}'d0 : xc)")
+    v += _acc_update("acc_m", cacc_bits, "tm")
     v += "        end\n    end\nendmodule\n"
 
     def ref(st: dict, i: dict) -> dict:
         x = _act_value(i["x"], act_bits, act_signed)
         tq = (-1 if i["sign"] else 1) * (x << i["e"]) if i["nz"] else 0
+        d = (i["d_p"] if i["comp"] else i["d_n"]) if delta_bits else 0
+        ng = i["neg_p"] if i["comp"] else i["neg_n"]
         base = (lambda k: 0) if i["clr"] else (lambda k: st[k])
         return {
             "acc_q": _wrap(base("acc_q") + tq, acc_bits),
-            "acc_p": _wrap(base("acc_p") + (x if i["comp"] else 0), cacc_bits),
-            "acc_n": _wrap(base("acc_n") + (0 if i["comp"] else x), cacc_bits),
+            "acc_m": _wrap(base("acc_m") + (-1 if ng else 1) * (x << d), cacc_bits),
         }
 
     return Datapath("fq_pe", top, v, ins, outs, ref, False,
                     dict(act_bits=act_bits, act_signed=act_signed, exp_bits=exp_bits, acc_bits=acc_bits,
-                         cacc_bits=cacc_bits),
-                    "FQ PE: +-(x<<e) into acc_q, x into acc_p/acc_n by component")
+                         cacc_bits=cacc_bits, delta_bits=delta_bits),
+                    "FQ PE: +-(x<<e) into acc_q, mu_sign[c] (x<<d_c) into one mean accumulator acc_m")
 
 
-def fq_recombine(acc_bits: int = 32, cacc_bits: int = 21, act_signed: bool = False,
-                 shift_bits: int = 5) -> Datapath:
-    """Per-output recombination of the FQ accumulators (registered result)."""
-    ins = [Port("acc_q", acc_bits, True), Port("acc_p", cacc_bits, act_signed), Port("acc_n", cacc_bits, act_signed),
-           Port("q_shift", shift_bits), Port("mu_shift_p", shift_bits), Port("mu_shift_n", shift_bits),
-           Port("neg_p", 1), Port("neg_n", 1)]
-    outs = [Port("acc", acc_bits, True)]
+def fq_recombine(acc_bits: int = 32, cacc_bits: int = 21, act_signed: bool = True, shift_bits: int = 5,
+                 out_bits: int = 32) -> Datapath:
+    """Per-output recombination of the FQ accumulators (registered result): (q << q_shift) + (m << m_shift).
+
+    `act_signed` is kept for call compatibility (the mean accumulator is always signed)."""
+    ins = [Port("acc_q", acc_bits, True), Port("acc_m", cacc_bits, True), Port("q_shift", shift_bits),
+           Port("m_shift", shift_bits), Port("use_m", 1)]
+    outs = [Port("acc", out_bits, True)]
     top = "fq_recombine"
     v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
-    v += f"    wire [{acc_bits - 1}:0] p = {_ext('acc_p', cacc_bits, acc_bits, act_signed)} << mu_shift_p;\n"
-    v += f"    wire [{acc_bits - 1}:0] n = {_ext('acc_n', cacc_bits, acc_bits, act_signed)} << mu_shift_n;\n"
-    v += f"    wire [{acc_bits - 1}:0] q = acc_q << q_shift;\n"
+    v += f"    wire [{out_bits - 1}:0] q = {_ext('acc_q', acc_bits, out_bits, True)} << q_shift;\n"
+    v += f"    wire [{out_bits - 1}:0] m = {_ext('acc_m', cacc_bits, out_bits, True)} << m_shift;\n"
     # clr is unused (the output is not an accumulator) but kept for the common port list
-    v += f"    wire [{acc_bits - 1}:0] sp = {_signed_term('p', 'neg_p', acc_bits)};\n"
-    v += f"    wire [{acc_bits - 1}:0] sn = {_signed_term('n', 'neg_n', acc_bits)};\n"
-    v += "    always @(posedge clk) begin\n        if (en) acc <= q + sp + sn;\n    end\nendmodule\n"
+    v += f"    always @(posedge clk) begin\n        if (en) acc <= q + (use_m ? m : {out_bits}'d0);\n"
+    v += "    end\nendmodule\n"
 
     def ref(st: dict, i: dict) -> dict:
-        p = _act_value(i["acc_p"], cacc_bits, act_signed) << i["mu_shift_p"]
-        n = _act_value(i["acc_n"], cacc_bits, act_signed) << i["mu_shift_n"]
-        p = -p if i["neg_p"] else p
-        n = -n if i["neg_n"] else n
-        return {"acc": _wrap((i["acc_q"] << i["q_shift"]) + p + n, acc_bits)}
+        q = _as_signed(i["acc_q"], acc_bits) << i["q_shift"]
+        m = _as_signed(i["acc_m"], cacc_bits) << i["m_shift"]
+        return {"acc": _wrap(q + (m if i["use_m"] else 0), out_bits)}
 
     return Datapath("fq_recombine", top, v, ins, outs, ref, False,
-                    dict(acc_bits=acc_bits, cacc_bits=cacc_bits, act_signed=act_signed, shift_bits=shift_bits),
-                    "FQ per-output recombination (acc_q<<qs) +- (acc_p<<ms_p) +- (acc_n<<ms_n)")
+                    dict(acc_bits=acc_bits, cacc_bits=cacc_bits, shift_bits=shift_bits, out_bits=out_bits),
+                    "FQ per-output recombination (acc_q<<q_shift) + (acc_m<<m_shift)")
 
 
 # ------------------------------------------------------------------------------------------- shift PE
@@ -346,16 +358,33 @@ def rotator(pixels: int = 8, act_bits: int = 9) -> Datapath:
 # --------------------------------------------------------------------------------------------- catalogue
 
 
-def engine_datapaths(exp_bits: int = 4, acc_bits: int = 32, cacc_bits: int = 21) -> list[Datapath]:
-    """The PE table of the report: both engines' PEs, the FQ recombiner and the paper's comparators."""
+ENGINE_ACT_BITS = 9  # hls_src/fq_types.h act_t = ap_int<9>: int8 or uint8 activations, signed
+
+
+def int8_acc_bits(max_terms: int) -> int:
+    """Signed accumulator width of an int8 x 9-bit MAC over `max_terms` products (|w x| <= 128 * 255)."""
+    return (128 * 255 * max_terms).bit_length() + 1
+
+
+def engine_datapaths(cfg=None) -> list[Datapath]:
+    """The PE table of the report, at the widths of the engine configuration `cfg` (default: the ZCU104 fq
+    engine; every board's default has the same PE widths): both engines' PEs, the FQ recombiner and the
+    paper's comparators. Activations are 9-bit signed (act_t); accumulators as wide as their bounds need
+    (HardwareConfig.accq_bits / accm_bits; int8: 128 * 255 * max_nnz_per_lane), one rule for every PE."""
+    from ..hw.config import hardware_config
+
+    cfg = cfg or hardware_config("zcu104", "fq")
+    a, s = ENGINE_ACT_BITS, True
+    acc8 = int8_acc_bits(cfg.max_nnz_per_lane)
     return [
-        fq_pe(exp_bits=exp_bits, acc_bits=acc_bits, cacc_bits=cacc_bits),
-        shift_pe(exp_bits=exp_bits, acc_bits=acc_bits),
-        int8_mac(acc_bits=acc_bits, dsp=True),
-        int8_mac(acc_bits=acc_bits, dsp=False),
-        lqnet_pe(2, acc_bits=acc_bits),
-        abcnet_pe(5, cacc_bits=cacc_bits + 1),
-        fq_recombine(acc_bits=acc_bits, cacc_bits=cacc_bits),
+        fq_pe(a, s, exp_bits=cfg.exp_bits, acc_bits=cfg.accq_bits, cacc_bits=cfg.accm_bits,
+              delta_bits=cfg.mu_delta_bits),
+        shift_pe(a, s, exp_bits=cfg.exp_bits, acc_bits=cfg.accq_bits),
+        int8_mac(a, s, acc_bits=acc8, dsp=True),
+        int8_mac(a, s, acc_bits=acc8, dsp=False),
+        lqnet_pe(2, a, s, acc_bits=acc8 + 1),
+        abcnet_pe(5, a, s, cacc_bits=cfg.accm_bits),
+        fq_recombine(acc_bits=cfg.accq_bits, cacc_bits=cfg.accm_bits),
     ]
 
 

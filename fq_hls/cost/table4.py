@@ -62,7 +62,7 @@ def datapaths() -> dict[str, tuple[str, rtl.Datapath]]:
         "shift5": ("power-of-two shift, 5-bit",
                    rtl.shift_pe(act_bits=a, exp_bits=3, acc_bits=a + 7 + _SUM_BITS + 1)),
         "fq5": ("focused quantization, 5-bit",
-                rtl.fq_pe(act_bits=a, exp_bits=2, acc_bits=a + 3 + _SUM_BITS + 1, cacc_bits=a + _SUM_BITS)),
+                rtl.fq_pe(act_bits=a, exp_bits=2, acc_bits=a + 3 + _SUM_BITS + 1, cacc_bits=a + _SUM_BITS + 1)),
         "lqnet2": ("LQ-Net, 2-bit weights (2 basis products)",
                    rtl.lqnet_pe(2, act_bits=a, basis_bits=8, acc_bits=a + 8 + 1 + _SUM_BITS + 1)),
         "abcnet5": ("ABC-Net, 5 binary bases",

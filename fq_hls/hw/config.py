@@ -43,7 +43,13 @@ class HardwareConfig:
     max_kernel: int = 7
     max_out_ch: int = 1024
     max_nnz_per_lane: int = 4608  # weight buffer depth per lane (512 * 3 * 3)
-    acc_bits: int = 32
+    acc_bits: int = 32  # int8 engine accumulator; the IR's recombined accumulator (fq_hls.ir.ACC_BITS)
+    # FQ shift PE (docs/engine.md "Datapath"): width of the exponent the shifter applies (exp < 2^exp_bits;
+    # fq5 shift-mode layers use exponents 0..15 (sign + 4-bit exponent), recentralized ones 0..7), and of the per-layer
+    # shift of the mean accumulator's input (|mu_shift[+] - mu_shift[-]| < 2^mu_delta_bits). Layers that need
+    # more are an InputError (exponents) or fall back to signed-digit terms (means); see docs/weight_stream.md.
+    exp_bits: int = 4
+    mu_delta_bits: int = 1
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -51,6 +57,16 @@ class HardwareConfig:
     @property
     def info(self) -> BoardInfo:
         return BOARDS[self.board]
+
+    @property
+    def accq_bits(self) -> int:
+        """Signed width of the FQ q-accumulator: |sum of +-(x << exp)| <= 255 * 2^(2^exp_bits - 1) * entries."""
+        return (255 * (1 << ((1 << self.exp_bits) - 1)) * self.max_nnz_per_lane).bit_length() + 1
+
+    @property
+    def accm_bits(self) -> int:
+        """Signed width of the FQ mean accumulator: |sum of +-(x << d)| <= 255 * 2^(2^mu_delta_bits - 1) * entries."""
+        return (255 * (1 << ((1 << self.mu_delta_bits) - 1)) * self.max_nnz_per_lane).bit_length() + 1
 
 
 # Default engine sizes per board; the cost model (fq_hls.cost) searches the largest size that fits and may

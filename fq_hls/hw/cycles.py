@@ -3,8 +3,8 @@
 
 Each pipelined loop costs trip count x II + depth; a loop that moves more bytes than one AXI beat per cycle
 is charged its beats instead; the load/compute/store stages of a conv pass overlap per output row, so a row
-costs its slowest stage. The estimate differs from the C-simulation only in the lane lengths: it balances
-the lanes on non-zero counts, the C-simulation runs the packed stream (escapes, signed-digit terms).
+costs its slowest stage. Lane lengths are counted analytically from the weights (non-zeros, escape entries
+of long gaps, signed-digit terms), without packing the stream.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ir import ConvLayer, IntegerGraph, PoolLayer
 from .config import HardwareConfig
-from .streams import assign_lanes, max_channels_per_lane, naf_digits, shift_coding
+from .streams import IDX_MAX, assign_lanes, max_channels_per_lane, naf_digits, shift_coding
 
 # pipeline depths (cycles) shared with the C++ through fq_config.h
 DEPTHS = {
@@ -51,19 +51,38 @@ def _geometry(in_w: int, out_w: int, k: int, s: int, p: int, cfg: HardwareConfig
     return tiles, pitch
 
 
+def escapes(w2d: np.ndarray) -> np.ndarray:
+    """Escape entries per output channel: a gap of g positions between non-zeros costs (g - 1) // IDX_MAX
+    extra entries, because the relative index field holds at most IDX_MAX (docs/weight_stream.md)."""
+    o_idx, p_idx = np.nonzero(w2d)
+    prev = np.zeros(o_idx.size, np.int64)
+    if o_idx.size:
+        prev[1:] = p_idx[:-1]
+        first = np.ones(o_idx.size, bool)
+        first[1:] = o_idx[1:] != o_idx[:-1]
+        prev[first] = 0
+    n_esc = np.maximum(0, (p_idx - prev - 1) // IDX_MAX)
+    return np.bincount(o_idx, weights=n_esc, minlength=w2d.shape[0]).astype(np.int64)
+
+
 def lane_lengths(layer: ConvLayer, cfg: HardwareConfig) -> np.ndarray:
-    """Entries per output channel as the estimate sees them (non-zeros; signed-digit terms for int8 layers)."""
+    """Entries per output channel: non-zeros (signed-digit terms for layers streamed that way) plus the
+    escape entries of long gaps; dense weights for the int8 engine."""
     w = np.asarray(layer.weights).reshape(layer.out_ch, -1)
     if cfg.engine == "int8":
         return np.full(layer.out_ch, w.shape[1], dtype=np.int64)
-    if shift_coding(layer).from_fields:
+    if shift_coding(layer, cfg).from_fields:
         n = np.count_nonzero(w, axis=1)
     else:
         n = np.count_nonzero(naf_digits(w), axis=-1).sum(axis=1)
-    return np.maximum(n, 1)
+    return np.maximum(n + escapes(w), 1)
 
 
-def _conv(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
+def _conv_parts(
+    layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape
+) -> tuple[int, list[int], list[int]]:
+    """(head, rows per pass, weight load per pass): head = parameter table + pass 0, the part a previous
+    layer can prefetch; pass p + 1 loads while the rows of pass p run."""
     A = cfg.axi_bits // 8
     P, V = cfg.lanes, cfg.pixels
     C, H, W = in_shape
@@ -77,15 +96,15 @@ def _conv(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
     ob = 4 if layer.out_bits == 32 else 1
     res = layer.residual is not None and layer.out_bits != 32
     nvs = [min(V, Wo - t * V) for t in range(tiles)]
-    cyc = DEPTHS["layer"] + _beats(layer.out_ch * 16, A) + DEPTHS["load"]
     bpr = _beats(pitch, A)  # stream beats per line-buffer row
+    loads, rows = [], []
     for lane_ch in passes:
         L = max(1, max(int(sum(lengths[c] for c in chs)) for chs in lane_ch))
         nj = max(1, max(len(chs) for chs in lane_ch))
         nch = sum(len(chs) for chs in lane_ch)
         tab = _align(P * nj * 2, A)
         ent = _align(L * P * eb, A)
-        cyc += max(_beats(tab + ent, A) + 1, L) + DEPTHS["load"] + DEPTHS["decode"]
+        loads.append(max(_beats(tab + ent, A) + 1, L) + DEPTHS["load"] + DEPTHS["decode"])
         store = nch * sum(max(1, _beats(nv * ob, A)) for nv in nvs)
         res_beats = nch * sum(_beats(nv, A) for nv in nvs) if res else 0
         c = DEPTHS["dataflow"]
@@ -94,8 +113,26 @@ def _conv(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
             load = max(_beats(C * inside * W, A), stream) + res_beats
             comp = stream + tiles * (L + DEPTHS["compute"])
             c += max(load, comp, store)
-        cyc += c
-    return int(cyc)
+        rows.append(c)
+    head = _beats(layer.out_ch * 16, A) + DEPTHS["load"] + loads[0]
+    return head, rows, loads
+
+
+def _passes(rows: list[int], loads: list[int], next_head: int) -> int:
+    """Ping-pong weight buffers: pass p + 1 (after the last pass: the next conv layer's head) loads while
+    the rows of pass p run."""
+    return sum(max(r, nxt) for r, nxt in zip(rows, loads[1:] + [next_head], strict=True))
+
+
+def _conv(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
+    head, rows, loads = _conv_parts(layer, cfg, in_shape, out_shape)
+    return int(DEPTHS["layer"] + head + _passes(rows, loads, 0))
+
+
+def pool_lanes(cfg: HardwareConfig) -> int:
+    """Channels a max pool handles at once (hls_src Pol::POOL_LANES): the FQ engine's P lanes each have their
+    own line-buffer reader; the int8 engine's lanes share one."""
+    return cfg.lanes if cfg.engine == "fq" else 1
 
 
 def _maxpool(layer: PoolLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
@@ -107,11 +144,12 @@ def _maxpool(layer: PoolLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
     tiles, pitch = _geometry(W, Wo, k, s, p, cfg)
     bpr = _beats(pitch, A)
     out_beats = C * sum(_beats(min(V, Wo - t * V), A) for t in range(tiles))
+    groups = -(-C // pool_lanes(cfg))
     c = DEPTHS["layer"] + DEPTHS["dataflow"]
     for n_rows, inside in _row_schedule(Ho, H, k, s, p):
         stream = C * n_rows * bpr
         load = max(_beats(C * inside * W, A), stream)
-        comp = stream + tiles * C * k * k + DEPTHS["compute"]
+        comp = stream + tiles * groups * k * k + DEPTHS["compute"]
         c += max(load, comp, out_beats)
     return int(c)
 
@@ -153,13 +191,28 @@ def estimate_layer(
 
 
 def estimate_graph(graph: IntegerGraph, cfg: HardwareConfig) -> list[int]:
-    """Cycles of every layer of `graph`, in order."""
-    return [
-        estimate_layer(
-            lyr, cfg, tuple(graph.tensors[lyr.input].shape), tuple(graph.tensors[lyr.output].shape)
-        )
+    """Cycles of every layer of `graph`, in order. Across layers the engine prefetches: the head (parameter
+    table + pass 0) of a conv layer loads while the previous layer runs its last pass (or its pool), so that
+    layer is charged max(its own time, the head) and the conv layer does not pay its head again."""
+    shapes = [
+        (tuple(graph.tensors[lyr.input].shape), tuple(graph.tensors[lyr.output].shape))
         for lyr in graph.layers
     ]
+    parts = [
+        _conv_parts(lyr, cfg, i, o) if isinstance(lyr, ConvLayer) else None
+        for lyr, (i, o) in zip(graph.layers, shapes, strict=True)
+    ]
+    out = []
+    for n, (lyr, (i, o)) in enumerate(zip(graph.layers, shapes, strict=True)):
+        nxt = parts[n + 1][0] if n + 1 < len(parts) and parts[n + 1] is not None else 0
+        if parts[n] is not None:
+            head, rows, loads = parts[n]
+            own = 0 if n > 0 else head  # prefetched by the previous layer unless it is the first one
+            out.append(int(DEPTHS["layer"] + own + _passes(rows, loads, nxt)))
+        else:
+            body = estimate_layer(lyr, cfg, i, o) - DEPTHS["layer"]
+            out.append(int(DEPTHS["layer"] + max(body, nxt)))
+    return out
 
 
 def seconds(cycles: int, cfg: HardwareConfig) -> float:

@@ -32,7 +32,7 @@ NOP_CODE = SIGN_NOP << 5
 EXP_MAX = 31
 NO_CHANNEL = 0xFFFF
 PARAM_BYTES = 16  # bias, mult, res_mult (int32 each), shift | res_shift << 8 (uint32)
-ACC_LIMIT = 1 << 31
+ACC_LIMIT = 1 << 31  # int8 engine accumulator (32 bits)
 
 
 def max_channels_per_lane(cfg: HardwareConfig) -> int:
@@ -51,7 +51,8 @@ class ShiftCoding:
     q_shift: int
     mu_shift: tuple[int, int]
     mu_sign: tuple[int, int]
-    from_fields: bool  # False: canonical signed-digit terms of the integer weight (q_shift 0, no mu)
+    from_fields: bool  # False: canonical signed-digit terms of the integer weight (no mu)
+    why: str = ""  # why the layer is streamed as signed-digit terms (empty when from_fields)
 
 
 def csd_terms(n: int) -> list[tuple[int, int]]:
@@ -68,35 +69,62 @@ def csd_terms(n: int) -> list[tuple[int, int]]:
     return terms
 
 
-def shift_coding(layer: ConvLayer) -> ShiftCoding:
-    """Use the layer's own (comp, sign, exp) fields when they reproduce its weights exactly, else CSD."""
+def _csd_coding(layer: ConvLayer, why: str) -> ShiftCoding:
+    """Signed-digit coding; q_shift = the smallest digit exponent, so the PE's exponents start at 0."""
+    w = np.asarray(layer.weights, dtype=np.int64)
+    nz = w[w != 0]
+    q = int(np.min(_trailing_zeros(nz))) if nz.size else 0
+    return ShiftCoding(q, (0, 0), (0, 0), False, why)
+
+
+def _trailing_zeros(v: np.ndarray) -> np.ndarray:
+    v = np.abs(np.asarray(v, dtype=np.int64))
+    return np.log2(v & -v).astype(np.int64)
+
+
+def shift_coding(layer: ConvLayer, cfg: HardwareConfig | None = None) -> ShiftCoding:
+    """Use the layer's own (comp, sign, exp) fields when they reproduce its weights exactly and the means fit
+    the PE's mean accumulator (`cfg.mu_delta_bits`), else signed-digit terms (docs/weight_stream.md)."""
     wf = layer.wformat
-    if (
+    delta_max = (1 << (cfg.mu_delta_bits if cfg is not None else HardwareConfig.mu_delta_bits)) - 1
+    if not (
         wf.kind in ("fq", "shift")
         and layer.wsign is not None
         and layer.wexp is not None
         and wf.q_shift >= 0
         and all(0 <= s <= 30 for s in wf.mu_shift)
     ):
-        w = np.asarray(layer.weights, dtype=np.int64)
-        nz = w != 0
-        sign = np.asarray(layer.wsign, dtype=np.int64)[nz]
-        exp = np.asarray(layer.wexp, dtype=np.int64)[nz]
-        comp = np.zeros_like(sign) if layer.wcomp is None else np.asarray(layer.wcomp, dtype=np.int64)[nz]
-        mu_sign = wf.mu_sign if wf.kind == "fq" else (0, 0)
-        mu = np.array([mu_sign[c] * (1 << wf.mu_shift[c]) for c in range(2)], dtype=np.int64)
-        ok = exp.size == 0 or (
-            exp.min() >= 0
-            and exp.max() <= EXP_MAX
-            and comp.min() >= 0
-            and comp.max() <= 1
-            and np.abs(sign).max() <= 1
-        )
-        if ok:
-            level = sign * (np.int64(1) << (exp + wf.q_shift)) + mu[comp]
-            if np.array_equal(level, w[nz]):
-                return ShiftCoding(wf.q_shift, tuple(wf.mu_shift), tuple(mu_sign), True)
-    return ShiftCoding(0, (0, 0), (0, 0), False)
+        return _csd_coding(layer, f"{wf.kind} weights")
+    w = np.asarray(layer.weights, dtype=np.int64)
+    nz = w != 0
+    sign = np.asarray(layer.wsign, dtype=np.int64)[nz]
+    exp = np.asarray(layer.wexp, dtype=np.int64)[nz]
+    comp = np.zeros_like(sign) if layer.wcomp is None else np.asarray(layer.wcomp, dtype=np.int64)[nz]
+    mu_sign = tuple(int(v) for v in wf.mu_sign) if wf.kind == "fq" else (0, 0)
+    mu_shift = tuple(int(v) for v in wf.mu_shift) if wf.kind == "fq" else (0, 0)
+    mu = np.array([mu_sign[c] * (1 << mu_shift[c]) for c in range(2)], dtype=np.int64)
+    ok = exp.size == 0 or (
+        exp.min() >= 0
+        and exp.max() <= EXP_MAX
+        and comp.min() >= 0
+        and comp.max() <= 1
+        and np.abs(sign).max() <= 1
+    )
+    if not ok or not np.array_equal(sign * (np.int64(1) << (exp + wf.q_shift)) + mu[comp], w[nz]):
+        return _csd_coding(layer, "fields do not reproduce the weights")
+    if any(mu_sign):
+        used = [c for c in range(2) if np.any(comp == c)]
+        if any(mu_sign[c] == 0 for c in used):
+            return _csd_coding(layer, "a used component has a zero mean")
+        # an unused component takes the other's shift and sign (it never reaches the mean accumulator)
+        if len(used) == 1:
+            c = used[0]
+            mu_shift, mu_sign = (mu_shift[c], mu_shift[c]), (mu_sign[c], mu_sign[c])
+        if abs(mu_shift[0] - mu_shift[1]) > delta_max:
+            return _csd_coding(
+                layer, f"mean shifts {mu_shift} differ by more than the PE's {delta_max} (mu_delta_bits)"
+            )
+    return ShiftCoding(wf.q_shift, mu_shift, mu_sign, True)
 
 
 def _weights4(layer: ConvLayer) -> np.ndarray:
@@ -131,27 +159,37 @@ def _terms(layer: ConvLayer, coding: ShiftCoding, flat: np.ndarray, o_idx, p_idx
             else np.asarray(layer.wcomp, np.int64).reshape(shape)[o_idx, p_idx]
         )
         return np.arange(sign.size), sign, exp, comp
-    dig = naf_digits(flat[o_idx, p_idx])
+    dig = naf_digits(flat[o_idx, p_idx] >> coding.q_shift)  # exact: q_shift = the least digit exponent
     widx, exp = np.nonzero(dig)  # row-major: by weight, then exponent
     return widx, dig[widx, exp], exp, np.zeros_like(exp)
 
 
-def channel_entries_fq(layer: ConvLayer, coding: ShiftCoding | None = None) -> list[np.ndarray]:
+def channel_entries_fq(
+    layer: ConvLayer, coding: ShiftCoding | None = None, cfg: HardwareConfig | None = None
+) -> list[np.ndarray]:
     """uint16 entry list of every output channel (fq engine)."""
-    coding = coding or shift_coding(layer)
+    coding = coding or shift_coding(layer, cfg)
+    exp_bits = cfg.exp_bits if cfg is not None else HardwareConfig.exp_bits
     w = _weights4(layer)
     n_out = w.shape[0]
     flat = w.reshape(n_out, -1)
     o_idx, p_idx = np.nonzero(flat)
     widx, sign, exp, comp = _terms(layer, coding, flat, o_idx, p_idx)
-    if exp.size and exp.max() > EXP_MAX:
-        raise InputError(f"layer {layer.name}: weight exponent {int(exp.max())} does not fit the 5-bit field")
-    # per-channel bound of the q-accumulator: sum over terms of 255 * 2^exp
+    if exp.size and exp.max() >= 1 << exp_bits:
+        how = "its own shift codes" if coding.from_fields else f"signed-digit terms ({coding.why})"
+        raise InputError(
+            f"layer {layer.name}: weight exponent {int(exp.max())} (streamed as {how}, q_shift "
+            f"{coding.q_shift}) does not fit the PE's {exp_bits}-bit shifter; build the engine with "
+            f"exp_bits >= {int(exp.max()).bit_length()}"
+        )
+    # per-channel bound of the q-accumulator: sum over terms of 255 * 2^exp. With exp < 2^exp_bits and at most
+    # max_nnz_per_lane entries per channel this always holds for cfg.accq_bits; checked for any other caller.
+    acc_limit = 1 << ((cfg.accq_bits if cfg is not None else 32) - 1)
     bound = np.bincount(o_idx[widx], weights=np.where(sign != 0, 2.0**exp, 0.0), minlength=n_out)
-    if n_out and 255 * bound.max() >= ACC_LIMIT:
+    if n_out and 255 * bound.max() >= acc_limit:
         o = int(np.argmax(bound))
         raise InputError(
-            f"layer {layer.name}: output channel {o} may overflow the 32-bit q-accumulator of the shift PEs"
+            f"layer {layer.name}: output channel {o} may overflow the q-accumulator of the shift PEs"
         )
     nw = o_idx.size
     # gap of every weight to the previous weight of its channel (the first one: to position 0)
@@ -277,8 +315,8 @@ def pack_layer(layer: ConvLayer, cfg: HardwareConfig) -> PackedLayer:
     A = cfg.axi_bits // 8
     P = cfg.lanes
     if cfg.engine == "fq":
-        coding = shift_coding(layer)
-        chans = channel_entries_fq(layer, coding)
+        coding = shift_coding(layer, cfg)
+        chans = channel_entries_fq(layer, coding, cfg)
         eb, dt, pad = 2, np.uint16, NOP_CODE
     else:
         coding = None
