@@ -52,7 +52,8 @@ def main() -> int:
         w = [p for n, p in m.named_parameters() if p.dim() > 1]
         nz = sum(int((p != 0).sum()) for p in w)
         total = sum(p.numel() for p in w)
-        dense = 4 * sum(p.numel() for p in m.parameters()) + 8 * sum(
+        # fp32 bytes of every parameter and of the BN running mean/var: the CR denominator (dense_fp32_bytes)
+        dense = 4 * sum(p.numel() for p in m.parameters()) + 4 * sum(
             b.numel() for n, b in m.named_buffers() if "running" in n)
         acc = evaluate_model(m, test, limit=args.limit, device=args.device)
         rows.append({"model": label, "top1": acc["top1"], "top5": acc["top5"], "images": acc["images"],

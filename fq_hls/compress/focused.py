@@ -216,23 +216,29 @@ class LayerQuantizer(nn.Module):
         # mu_c + s*2^k == 0 would zero a weight that survived pruning: move it to the next nearest level
         v = self._assemble(cpos, neg, k, zero, mu)
         bad = (v == 0) & m
-        if bool(bad.any()):
-            idx = bad.nonzero(as_tuple=True)
-            kb, mag = k[idx].to(torch.int64), a[idx].to(torch.float64)
-            down_zero = kb - 1 < lo
-            dist_down = torch.where(down_zero, mag, (mag - 2.0 ** (kb - 1).double()).abs())
-            up_ok = kb + 1 <= top
-            dist_up = torch.where(up_ok, (2.0 ** (kb + 1).double() - mag).abs(), torch.full_like(mag, math.inf))
-            go_up = dist_up < dist_down
-            k = k.clone()
-            k[idx] = torch.where(go_up, kb + 1, torch.where(down_zero, kb, kb - 1)).to(k.dtype)
-            zero = zero.clone()
-            zero[idx] = ~go_up & down_zero
+        if w.device.type == "cpu" and not bool(bad.any()):  # cheap on the CPU; on a GPU it would sync per layer
+            return cpos, neg, k, zero
+        kb, mag = k.to(torch.int64), a.to(torch.float64)
+        down_zero = kb - 1 < lo
+        dist_down = torch.where(down_zero, mag, (mag - torch.exp2((kb - 1).double())).abs())
+        dist_up = torch.where(kb + 1 <= top, (torch.exp2((kb + 1).double()) - mag).abs(),
+                              torch.full_like(mag, math.inf))
+        go_up = dist_up < dist_down
+        k_new = torch.where(go_up, kb + 1, torch.where(down_zero, kb, kb - 1)).to(k.dtype)
+        k = torch.where(bad, k_new, k)
+        zero = torch.where(bad, ~go_up & down_zero, zero)
         return cpos, neg, k, zero
 
     def _mu_values(self, device, dtype) -> Tensor:
-        return torch.tensor([s * 2.0**e for s, e in zip(self._mu_sign, self._mu_exp, strict=True)],
-                            dtype=dtype, device=device)
+        # cached per (device, dtype, means): building it from a Python list on every forward would copy
+        # host -> device once per layer and step
+        key = (str(device), dtype, tuple(self._mu_sign), tuple(self._mu_exp))
+        cache = self.__dict__.setdefault("_mu_cache", {})
+        if key not in cache:
+            cache.clear()
+            cache[key] = torch.tensor([s * 2.0**e for s, e in zip(self._mu_sign, self._mu_exp, strict=True)],
+                                      dtype=dtype, device=device)
+        return cache[key]
 
     def _assemble(self, cpos, neg, k, zero, mu=None) -> Tensor:
         """Float32 values from codes: +-2^k (exact, built from the exponent bits) plus the component mean."""

@@ -5,6 +5,7 @@ Used by `fq-hls compress`, the demo and the benchmark. Knows torch; writes no C+
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -41,6 +42,20 @@ class CompressConfig:
     skip_first: bool = True  # keep conv1 dense, like the shared pruned checkpoint
     bn_recalibration: int = 2048  # post-training only: training images used to re-estimate BN statistics
     timings: dict = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def _single_thread(enabled: bool):
+    """One torch thread for the quantizer fits: thousands of small EM/rounding ops are dominated by per-op
+    overhead, and on a shared CPU a second thread only adds contention (bench/compress_time.py measured
+    2.8 s with one thread against 30 s with two on a loaded 2-core machine)."""
+    n = torch.get_num_threads()
+    if enabled:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(n)
 
 
 def _initial_masks(model: torch.nn.Module, cfg: CompressConfig) -> dict[str, torch.Tensor]:
@@ -136,7 +151,8 @@ def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel
     masks = _initial_masks(model, cfg)
     layers = {name: cfg.method for name in prunable_layers(model)}
     # attach_quantizers zeroes pruned weights and fits every quantizer (EM, sampled assignment, bias)
-    qlayers = attach_quantizers(model, layers, masks, seed=cfg.seed)
+    with _single_thread(cfg.device == "cpu"):
+        qlayers = attach_quantizers(model, layers, masks, seed=cfg.seed)
     timings = {"load_prune_fit_s": time.perf_counter() - t0}
 
     history = None
@@ -163,7 +179,8 @@ def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel
         timings["bn_recalibration_s"] = time.perf_counter() - t1
 
     t2 = time.perf_counter()
-    qweights = export_quantized(model, qlayers)
+    with _single_thread(cfg.device == "cpu"):
+        qweights = export_quantized(model, qlayers)
     cm = to_compressed(model, cfg.arch, qweights, cfg.method,
                        meta={"source": str(cfg.weights), "epochs": cfg.epochs, "seed": cfg.seed})
     round_bn_16bit(cm)

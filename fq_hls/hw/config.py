@@ -60,8 +60,11 @@ class HardwareConfig:
 
     @property
     def accq_bits(self) -> int:
-        """Signed width of the FQ q-accumulator: |sum of +-(x << exp)| <= 255 * 2^(2^exp_bits - 1) * entries."""
-        return (255 * (1 << ((1 << self.exp_bits) - 1)) * self.max_nnz_per_lane).bit_length() + 1
+        """Signed width of the FQ q-accumulator: enough for |sum of +-(x << exp)| <= 255 * 2^(2^exp_bits - 1) *
+        entries, capped at acc_bits. Under the cap the stream compiler checks every output channel's worst case
+        (fq_hls.hw.streams) and refuses a layer that could overflow, naming it."""
+        need = (255 * (1 << ((1 << self.exp_bits) - 1)) * self.max_nnz_per_lane).bit_length() + 1
+        return min(need, self.acc_bits)
 
     @property
     def accm_bits(self) -> int:

@@ -182,8 +182,8 @@ def channel_entries_fq(
             f"{coding.q_shift}) does not fit the PE's {exp_bits}-bit shifter; build the engine with "
             f"exp_bits >= {int(exp.max()).bit_length()}"
         )
-    # per-channel bound of the q-accumulator: sum over terms of 255 * 2^exp. With exp < 2^exp_bits and at most
-    # max_nnz_per_lane entries per channel this always holds for cfg.accq_bits; checked for any other caller.
+    # per-channel worst case of the q-accumulator: sum over terms of 255 * 2^exp. The hardware width
+    # (cfg.accq_bits) is capped at acc_bits, so this check is what makes the cap safe.
     acc_limit = 1 << ((cfg.accq_bits if cfg is not None else 32) - 1)
     bound = np.bincount(o_idx[widx], weights=np.where(sign != 0, 2.0**exp, 0.0), minlength=n_out)
     if n_out and 255 * bound.max() >= acc_limit:
