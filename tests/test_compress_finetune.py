@@ -1,5 +1,9 @@
 """Fine-tuning with focused quantization: schedules, loss goes down, masks, checkpoint/resume, DDP (gloo)."""
 
+import json
+import os
+from pathlib import Path
+
 import pytest
 import torch
 from torch import nn
@@ -214,3 +218,31 @@ def test_cuda_amp_finetune_keeps_masks_and_exports():
     qw = export_quantized(model, ql)
     for name in ("conv", "fc"):
         assert (qw[name].dequantize() == getattr(model, name).weight.detach().cpu().numpy()).all()
+
+
+@pytest.mark.slow
+def test_compress_under_torchrun_two_cpu_processes(tmp_path):
+    """`torchrun --nproc_per_node 2 -m fq_hls.cli compress ... --epochs 1`: gloo DDP fine-tuning on the CPU;
+    rank 0 alone writes the model."""
+    import shutil
+    import subprocess
+    import sys
+
+    pytest.importorskip("sklearn")
+    from fq_hls.compress.models import build_model
+
+    torchrun = shutil.which("torchrun") or str(Path(sys.executable).parent / "torchrun")
+    if not Path(torchrun).exists():
+        pytest.skip("torchrun not found")
+    torch.manual_seed(0)
+    ckpt = tmp_path / "smallcnn.pt"
+    torch.save(build_model("smallcnn", 10).state_dict(), ckpt)
+    out = tmp_path / "ddp.fqz"
+    r = subprocess.run([torchrun, "--standalone", "--nproc_per_node", "2", "-m", "fq_hls.cli", "compress",
+                        "--arch", "smallcnn", "--weights", str(ckpt), "--method", "fq5", "--sparsity", "0.5",
+                        "--epochs", "1", "--batch-size", "64", "--data", "digits", "--no-progress", "-o", str(out)],
+                       capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stdout.count('"compression_ratio"') == 1  # one report: rank 0's
+    rep = json.loads(out.with_suffix(".json").read_text())
+    assert rep["finetune"]["world_size"] == 2 and rep["epochs"] == 1

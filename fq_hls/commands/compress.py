@@ -36,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
                          batch_size=args.batch_size, seed=args.seed, checkpoint=args.checkpoint,
                          resume=args.resume, eval_limit=args.limit, num_classes=args.num_classes,
                          progress=not args.no_progress, bn_recalibration=args.bn_recalibration)
-    _, report = compress(cfg, args.output)
+    cm, report = compress(cfg, args.output)
+    if cm is None:  # a non-zero torchrun rank: rank 0 writes and reports
+        return 0
     summary = {k: report.get(k) for k in ("file", "method", "sparsity", "size_bytes", "dense_bytes",
                                            "compression_ratio", "top1", "top5")}
     print(json.dumps(summary, indent=1))

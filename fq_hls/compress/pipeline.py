@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -120,8 +121,9 @@ def round_bn_16bit(cm: CompressedModel) -> None:
             n.bias = n.bias.astype(np.float16).astype(np.float32)
 
 
-def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel, dict]:
-    """Run the whole pipeline; writes OUT.fqz and OUT.json and returns (model, report)."""
+def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel | None, dict]:
+    """Run the whole pipeline; writes OUT.fqz and OUT.json and returns (model, report). Under torchrun the
+    fine-tuning is distributed and only rank 0 goes on to export (other ranks return (None, {...}))."""
     from ..fqz import size_report, write_fqz
     from . import data as datasets
     from .calibrate import calibrate
@@ -168,6 +170,9 @@ def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel
         history = finetune(model, qlayers, masks, loader, ft)
         timings["finetune_s"] = time.perf_counter() - t1
         model.to("cpu")
+        rank = int(os.environ.get("RANK", "0"))
+        if rank != 0:  # under torchrun every rank holds the same weights: rank 0 alone exports and writes
+            return None, {"rank": rank, "note": "export, calibration and evaluation run on rank 0"}
 
     if cfg.epochs == 0 and cfg.data and cfg.bn_recalibration > 0:
         t1 = time.perf_counter()
