@@ -125,6 +125,15 @@ def write_results(out_dir: str | Path, name: str, payload: dict, markdown: str) 
     return jp, mp
 
 
+def publish(out_dir: str | Path, name: str, payload: dict, markdown: str) -> int:
+    """Write the results, print the table with its command line and machine; the scripts' exit status."""
+    write_results(out_dir, name, payload, markdown)
+    print()
+    print(markdown)
+    print(f"\nCommand: `{payload['command']}`\n\nMachine: {machine_line(payload['machine'])}")
+    return 0
+
+
 def _jsonable(x):
     try:
         import numpy as np

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, machine_info, machine_line, markdown_table, median, verdict, write_results  # noqa: E402
+from _common import command_line, machine_info, machine_line, markdown_table, median, publish, verdict  # noqa: E402
 
 METHODS = ("fq5", "fq7", "int8", "shift5")
 STEPS = ("load", "fit", "export", "encode")
@@ -177,11 +177,7 @@ def main() -> int:
           f"{torch.get_num_threads()})\n\n" + markdown_table(
               ["method", "load", "fit", "export", "encode+write", "total", "min", "max", "CPU-s",
                "calibrate (untimed)", "size (bytes)", "CR", f"<= {TARGET_S:g} s"], rows))
-    write_results(args.out, args.name, payload, md)
-    print()
-    print(md)
-    print(f"\nCommand: `{payload['command']}`\n\nMachine: {machine_line(payload['machine'])}")
-    return 0
+    return publish(args.out, args.name, payload, md)
 
 
 if __name__ == "__main__":

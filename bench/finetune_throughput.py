@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import command_line, machine_info, machine_line, markdown_table, median, verdict, write_results  # noqa: E402
+from _common import command_line, machine_info, machine_line, markdown_table, median, publish, verdict  # noqa: E402
 
 VARIANTS = ("float", "masked", "fq")
 TARGET_RATIO = 0.75
@@ -159,11 +159,7 @@ def main() -> int:
           f"median; CPU ratio = float / variant process CPU seconds per call, median)\n\n"
           + markdown_table(["variant", "images/s", "range", "vs float", "ratio range", "CPU ratio",
                             f">= {100 * TARGET_RATIO:g} %"], rows))
-    write_results(args.out, args.name, payload, md)
-    print()
-    print(md)
-    print(f"\nCommand: `{payload['command']}`\n\nMachine: {machine_line(payload['machine'])}")
-    return 0
+    return publish(args.out, args.name, payload, md)
 
 
 if __name__ == "__main__":

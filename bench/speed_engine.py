@@ -39,8 +39,8 @@ from _common import (  # noqa: E402
     machine_line,
     markdown_table,
     median,
+    publish,
     verdict,
-    write_results,
 )
 
 ENGINE_METHOD = {"fq": "fq5", "int8": "int8"}  # synthetic model per engine
@@ -325,11 +325,7 @@ def main() -> int:
             os.environ["FQ_HLS_CACHE"] = saved_cache
 
     md = render(payload)
-    write_results(args.out, args.name, payload, md)
-    print()
-    print(md)
-    print(f"\nCommand: `{payload['command']}`\n\nMachine: {machine_line(payload['machine'])}")
-    return 0
+    return publish(args.out, args.name, payload, md)
 
 
 if __name__ == "__main__":

@@ -8,9 +8,9 @@ import json
 
 import numpy as np
 import pytest
+from _csim_helpers import need_csim
 
 from fq_hls.commands.demo import FQ_MODEL, INT8_MODEL
-from _csim_helpers import need_csim
 
 
 def test_embedded_files_and_ratios():

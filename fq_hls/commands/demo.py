@@ -76,13 +76,11 @@ def _emulate(model_path: str, engine: str, cfg, images, labels, log) -> dict:
 
 
 def _fmt(v, nd=1) -> str:
-    if v is None:
-        return "-"
-    if isinstance(v, float):
+    if isinstance(v, float) and nd != 1:
         return f"{v:,.{nd}f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
+    from ..cost.report import _v
+
+    return _v(v)
 
 
 def markdown(res: dict) -> str:
