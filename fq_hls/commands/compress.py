@@ -18,6 +18,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-batches", type=int, default=None, metavar="N",
+                   help="fine-tuning: at most N batches per epoch (short runs, e.g. on a CPU)")
     p.add_argument("--checkpoint", default=None, help="fine-tuning checkpoint file (written every epoch)")
     p.add_argument("--resume", action="store_true", help="resume fine-tuning from --checkpoint")
     p.add_argument("--limit", type=int, default=None, help="evaluate on the first N class-balanced test images")
@@ -35,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
                          epochs=args.epochs, data=args.data, device=args.device, lr=args.lr,
                          batch_size=args.batch_size, seed=args.seed, checkpoint=args.checkpoint,
                          resume=args.resume, eval_limit=args.limit, num_classes=args.num_classes,
-                         progress=not args.no_progress, bn_recalibration=args.bn_recalibration)
+                         progress=not args.no_progress, bn_recalibration=args.bn_recalibration,
+                         max_batches=args.max_batches)
     cm, report = compress(cfg, args.output)
     if cm is None:  # a non-zero torchrun rank: rank 0 writes and reports
         return 0

@@ -41,6 +41,7 @@ class CompressConfig:
     progress: bool = True
     num_classes: int | None = None
     skip_first: bool = True  # keep conv1 dense, like the shared pruned checkpoint
+    max_batches: int | None = None  # cap on fine-tuning batches per epoch (short runs on a CPU)
     bn_recalibration: int = 2048  # post-training only: training images used to re-estimate BN statistics
     timings: dict = field(default_factory=dict)
 
@@ -165,7 +166,7 @@ def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel
         loader = datasets.make_loader(train, cfg.arch, batch_size=cfg.batch_size, train=True, seed=cfg.seed)
         ft = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, device=cfg.device,
                             seed=cfg.seed, checkpoint=cfg.checkpoint, resume=cfg.resume, progress=cfg.progress,
-                            amp=cfg.device == "cuda")
+                            amp=cfg.device == "cuda", max_batches=cfg.max_batches)
         t1 = time.perf_counter()
         history = finetune(model, qlayers, masks, loader, ft)
         timings["finetune_s"] = time.perf_counter() - t1
