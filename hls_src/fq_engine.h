@@ -31,20 +31,52 @@ static inline uint32_t rd32(const uint8_t* p) {
 }
 
 // Geometry shared by the stages (derived from the descriptor exactly as fq_hls/hw/program.py does).
+// Row mode: tiles of V consecutive pixels of one output row, a ring of k + stride input rows. Flat mode (conv
+// with FLAG_FLAT, small maps): the whole padded map in the line buffer, rows back to back (pitch = q = padded
+// width), the output map run as ONE virtual row of vw = (out_h - 1) * q + out_w pixels; virtual pixel i reads at
+// i * stride like a row-mode pixel (same banking) and is output (i / q, i % q), dropped when i % q >= out_w.
 struct geom_t {
-    uint32_t tiles;  // ceil(out_w / V)
+    uint32_t tiles;  // ceil(vw / V)
     uint32_t pitch;  // line buffer row pitch: padded input width, at least what the last tile reads
-    uint32_t ring;   // rows per input channel in the ring line buffer: kernel + stride
+    uint32_t ring;   // rows per input channel in the line buffer: kernel + stride (flat: the map and reach)
+    uint32_t rows;   // (virtual) output rows: out_h, flat 1
+    uint32_t vw;     // (virtual) output row width: out_w, flat (out_h - 1) * q + out_w
+    uint32_t q;      // flat: virtual pixels per output row
+    bool flat;
 };
 
 static geom_t geometry(const layer_t& L) {
     geom_t g;
-    g.tiles = (L.out_w + cfg::V - 1) / cfg::V;
+    g.flat = L.op == OP_CONV && (L.flags & FLAG_FLAT) && L.out_h > 1;
     uint32_t padded = L.in_w + 2 * L.pad;
+    if (g.flat) {
+        g.q = padded;  // output row y + 1 starts stride input rows = stride * pitch entries further
+        g.pitch = padded;
+        g.vw = (L.out_h - 1) * g.q + L.out_w;
+        g.tiles = (g.vw + cfg::V - 1) / cfg::V;
+        g.rows = 1;
+        const uint32_t reach = (g.tiles * cfg::V - 1) * L.stride + (L.kernel - 1) * g.pitch + L.kernel;
+        const uint32_t need = (L.out_h - 1) * L.stride + L.kernel, rr = (reach + g.pitch - 1) / g.pitch;
+        g.ring = need > rr ? need : rr;
+        return g;
+    }
+    g.tiles = (L.out_w + cfg::V - 1) / cfg::V;
     uint32_t reach = (g.tiles * cfg::V - 1) * L.stride + L.kernel;
     g.pitch = padded > reach ? padded : reach;
     g.ring = L.kernel + L.stride;
+    g.rows = L.out_h;
+    g.vw = L.out_w;
+    g.q = L.out_w;
     return g;
+}
+
+// last input row (virtual) output row y reads
+static inline int last_row(const layer_t& L, const geom_t& g, uint32_t y) {
+    return int((g.flat ? L.out_h - 1 : y) * L.stride) - int(L.pad) + int(L.kernel) - 1;
+}
+// line-buffer row of input row iy (>= -pad): consecutive rows in consecutive slots (flat mode reads across them)
+static inline uint32_t ring_slot(const layer_t& L, const geom_t& g, int iy) {
+    return uint32_t(iy + int(L.pad)) % g.ring;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -75,24 +107,25 @@ static act_t lbuf[cfg::LB_DEPTH];
 
 #ifndef __SYNTHESIS__
 static uint64_t row_load[cfg::MAX_ROWS], row_comp[cfg::MAX_ROWS], row_store[cfg::MAX_ROWS];
+static uint64_t row_res[cfg::MAX_ROWS];  // residual beats of output row y (gmem_in, shared with load_rows)
 #endif
 
 // ---------------------------------------------------------------------------------------------------------
 // load: input rows (and padding) into the line-buffer stream, one AXI beat of values per cycle.
 static void load_rows(const uint8_t* act_in, const layer_t& L, const geom_t& g, act_t pad_value,
-                      hls::stream<beat_t>& s_in) {
+                      hls::stream<beat_t>& s_in, bool fill = true) {
     const bool sgn = L.flags & FLAG_IN_SIGNED;
     const uint8_t* base = act_in + L.in_off;
     int next_iy = -int(L.pad);
 load_row:
-    for (uint32_t y = 0; y < L.out_h; y++) {
+    for (uint32_t y = 0; y < g.rows; y++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 224
-        int last_iy = int(y * L.stride) - int(L.pad) + int(L.kernel) - 1;
+        int last_iy = last_row(L, g, y);
         uint64_t ddr = 0;
         uint32_t n_beats = 0;
     load_iy:
-        for (int iy = next_iy; iy <= last_iy; iy++) {
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = 7
+        for (int iy = next_iy; fill && iy <= last_iy; iy++) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
             bool inside = iy >= 0 && iy < int(L.in_h);
         load_ch:
             for (uint32_t ci = 0; ci < L.in_ch; ci++) {
@@ -126,12 +159,12 @@ load_row:
 
 // Absorb the rows that output row y needs into the ring line buffer; returns the number of beats.
 static uint32_t absorb_rows(const layer_t& L, const geom_t& g, int& next_iy, uint32_t y, hls::stream<beat_t>& s_in) {
-    int last_iy = int(y * L.stride) - int(L.pad) + int(L.kernel) - 1;
+    int last_iy = last_row(L, g, y);
     uint32_t n = 0;
 absorb_iy:
     for (int iy = next_iy; iy <= last_iy; iy++) {
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = 7
-        uint32_t slot = uint32_t(iy + int(g.ring) * 8) % g.ring;
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
+        uint32_t slot = ring_slot(L, g, iy);
     absorb_ch:
         for (uint32_t ci = 0; ci < L.in_ch; ci++) {
 #pragma HLS LOOP_TRIPCOUNT min = 3 max = 512
@@ -153,12 +186,56 @@ absorb_iy:
     return n;
 }
 
+// Fill beside compute (cfg::FILL_OVERLAP): the rows that output row y + 1 adds to the ring (`stride` rows, in
+// the slots row y does not read: the ring has k + stride rows) are absorbed one beat per cycle inside the
+// entry loops of row y's tiles (the write port of every line-buffer copy is free there), the rest after them.
+struct fill_t {
+    int iy, last_iy;  // next input row to absorb, last one
+    uint32_t slot;    // its line-buffer row (advanced with iy: no modulo in the entry loop)
+    uint32_t ci, b;   // channel and byte offset of the next beat inside row iy
+    uint32_t left;    // beats still to absorb
+};
+
+static fill_t fill_begin(const layer_t& L, const geom_t& g, int& next_iy, uint32_t y) {
+    fill_t f;
+    f.iy = next_iy;
+    f.last_iy = last_row(L, g, y);
+    f.slot = ring_slot(L, g, f.iy);
+    f.ci = 0;
+    f.b = 0;
+    const int n_rows = y < g.rows && f.last_iy >= next_iy ? f.last_iy - next_iy + 1 : 0;
+    f.left = uint32_t(n_rows) * L.in_ch * ((g.pitch + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES);
+    if (n_rows) next_iy = f.last_iy + 1;
+    return f;
+}
+
+// one beat of the fill into its ring slot (the same writes as absorb_rows, in the same order)
+static void fill_step(const layer_t& L, const geom_t& g, fill_t& f, hls::stream<beat_t>& s_in) {
+    act_t* dst = lbuf + (size_t(f.ci) * g.ring + f.slot) * g.pitch;
+    beat_t bt = s_in.read();
+fill_lane:
+    for (int j = 0; j < cfg::AXI_BYTES; j++) {
+#pragma HLS UNROLL
+        if (f.b + j < g.pitch) dst[f.b + j] = bt.v[j];
+    }
+    f.left--;
+    f.b += cfg::AXI_BYTES;
+    if (f.b >= g.pitch) {
+        f.b = 0;
+        if (++f.ci == L.in_ch) {
+            f.ci = 0;
+            f.iy++;
+            f.slot = f.slot + 1 == g.ring ? 0 : f.slot + 1;
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // compute: per output row and tile of V pixels, L cycles; lane l applies wbuf[l][e] to its V accumulators.
 template <class Pol, int S, int NV>
 static void compute_tile(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES], uint32_t n_entries,
                          const uint32_t rowoff[cfg::MAX_KERNEL], uint32_t xoff, uint32_t y, uint32_t x0,
-                         hls::stream<pkt_t> s_out[cfg::P]) {
+                         hls::stream<pkt_t> s_out[cfg::P], const geom_t& g, fill_t& f, hls::stream<beat_t>& s_in) {
     typename Pol::acc_v acc[cfg::P];
 #pragma HLS ARRAY_PARTITION variable = acc complete dim = 1
     const int s = int(L.stride);
@@ -171,6 +248,10 @@ comp_entry:
     for (uint32_t e = 0; e < n_entries; e++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4608
+// the fill writes ring slots that this row's reads never touch (fill_t)
+#pragma HLS DEPENDENCE variable = lbuf inter false
+#pragma HLS DEPENDENCE variable = lbuf intra false
+        if (cfg::FILL_OVERLAP && f.left) fill_step(L, g, f, s_in);
     comp_lane:
         for (int l = 0; l < cfg::P; l++) {
 #pragma HLS UNROLL
@@ -241,20 +322,28 @@ static void compute_tile_csim(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MA
 template <class Pol>
 static void compute_rows(const layer_t& L, const geom_t& g, const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES],
                          const uint32_t* lane_len, uint32_t n_entries, hls::stream<beat_t>& s_in,
-                         hls::stream<pkt_t> s_out[cfg::P]) {
-    // V pixels at stride <= 2 read 2V consecutive entries at most: 2V cyclic banks serve them in one cycle
+                         hls::stream<pkt_t> s_out[cfg::P], bool fill) {
+    // V pixels at stride <= 2 read 2V consecutive entries at most: 2V cyclic banks serve them in one cycle;
+    // one port reads, the other is the fill's write port (FILL_OVERLAP)
 #pragma HLS ARRAY_PARTITION variable = lbuf cyclic factor = 2 * cfg::V dim = 1
+#pragma HLS BIND_STORAGE variable = lbuf type = ram_s2p impl = bram
 #pragma HLS ARRAY_PARTITION variable = wbuf complete dim = 1
     int next_iy = -int(L.pad);
+    // overlapped: the rows of output row 0 before the first row (the prologue, charged to the load stage)
+    if (cfg::FILL_OVERLAP && fill) absorb_rows(L, g, next_iy, 0, s_in);
 comp_row:
-    for (uint32_t y = 0; y < L.out_h; y++) {
+    for (uint32_t y = 0; y < g.rows; y++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 224
-        uint32_t absorbed = absorb_rows(L, g, next_iy, y, s_in);
+        // not overlapped: this row's new input rows first
+        uint32_t absorbed = cfg::FILL_OVERLAP || !fill ? 0u : absorb_rows(L, g, next_iy, y, s_in);
+        // overlapped: the next row's new input rows, into the slots this row does not read
+        fill_t f = fill_begin(L, g, next_iy, cfg::FILL_OVERLAP && fill ? y + 1 : g.rows);
+        const uint32_t fill = f.left;
         uint32_t rowoff[cfg::MAX_KERNEL];  // ring slot of kernel row ky, times the pitch
     comp_slots:
         for (uint32_t ky = 0; ky < L.kernel; ky++) {
             int iy = int(y * L.stride) - int(L.pad) + int(ky);
-            rowoff[ky] = (uint32_t(iy + int(g.ring) * 8) % g.ring) * g.pitch;
+            rowoff[ky] = ring_slot(L, g, iy) * g.pitch;
         }
     comp_tile:
         for (uint32_t t = 0; t < g.tiles; t++) {
@@ -262,18 +351,31 @@ comp_row:
             const uint32_t x0 = t * cfg::V;
             const uint32_t xoff = x0 * L.stride;
 #ifdef __SYNTHESIS__
-            compute_tile<Pol, 0, cfg::V>(L, wbuf, n_entries, rowoff, xoff, y, x0, s_out);
+            compute_tile<Pol, 0, cfg::V>(L, wbuf, n_entries, rowoff, xoff, y, x0, s_out, g, f, s_in);
             (void)lane_len;
 #else
-            const uint32_t nv = L.out_w - x0 < uint32_t(cfg::V) ? L.out_w - x0 : uint32_t(cfg::V);
+            const uint32_t nv = g.vw - x0 < uint32_t(cfg::V) ? g.vw - x0 : uint32_t(cfg::V);
             if (L.stride == 1)
                 compute_tile_csim<Pol, 1>(L, wbuf, lane_len, n_entries, rowoff, xoff, y, x0, nv, s_out);
             else
                 compute_tile_csim<Pol, 2>(L, wbuf, lane_len, n_entries, rowoff, xoff, y, x0, nv, s_out);
 #endif
         }
-        FQ_CYCLES(row_comp[y] = absorbed + uint64_t(g.tiles) * (n_entries + cfg::DEPTH_COMPUTE);)
+        // the fill beats the entry loops did not absorb (C-simulation: all of them, after the tiles; the slots
+        // are disjoint from the ones this row read, so the order does not change any value)
+    comp_fill_rest:
+        while (f.left) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 0 max = 3584
+            fill_step(L, g, f, s_in);
+        }
+        FQ_CYCLES({
+            const uint64_t busy = uint64_t(g.tiles) * n_entries;  // entry-loop cycles that absorb a beat
+            row_comp[y] = absorbed + uint64_t(g.tiles) * (n_entries + cfg::DEPTH_COMPUTE) +
+                          (fill > busy ? fill - busy : 0);
+        })
         (void)absorbed;
+        (void)fill;
     }
 }
 
@@ -289,15 +391,39 @@ static void store_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L
     const bool res_sgn = L.flags & FLAG_RES_SIGNED;
     const int lo = relu ? 0 : -128, hi = relu ? 255 : 127;
     const uint32_t plane = L.out_h * L.out_w;
+    uint32_t fy = 0, fx = 0;  // flat mode: output (row, column) of the tile's first virtual pixel
 store_row:
-    for (uint32_t y = 0; y < L.out_h; y++) {
+    for (uint32_t y = 0; y < g.rows; y++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 224
         uint64_t cyc = 0, in_beats = 0;
     store_tile:
         for (uint32_t t = 0; t < g.tiles; t++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 14
             const uint32_t x0 = t * cfg::V;
-            const uint32_t nv = L.out_w - x0 < uint32_t(cfg::V) ? L.out_w - x0 : uint32_t(cfg::V);
+            // output pixel (index in the plane) of each of the V pixels, and whether it is one
+            uint32_t opix[cfg::V];
+            bool oval[cfg::V];
+#pragma HLS ARRAY_PARTITION variable = opix complete
+#pragma HLS ARRAY_PARTITION variable = oval complete
+            uint32_t nv = 0, yy = fy, xx = fx;
+        store_map:
+            for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+                if (g.flat) {
+                    opix[v] = yy * L.out_w + xx;
+                    oval[v] = xx < L.out_w && x0 + v < g.vw;
+                    if (++xx == g.q) {
+                        xx = 0;
+                        yy++;
+                    }
+                } else {
+                    opix[v] = y * L.out_w + x0 + v;
+                    oval[v] = x0 + v < L.out_w;
+                }
+                nv += oval[v] ? 1 : 0;
+            }
+            fy = yy;
+            fx = xx;
         store_lane:
             for (int l = 0; l < cfg::P; l++) {
             store_ch:
@@ -307,15 +433,16 @@ store_row:
                     pkt_t p = s_out[l].read();
                     const uint32_t ch = chtab[l][j];
                     const chparam_t cp = prm[ch];
-                    const uint32_t pix = ch * plane + y * L.out_w + x0;
+                    const uint32_t pix0 = ch * plane;
                 store_v:
                     for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
-                        if (uint32_t(v) >= nv) break;
+                        if (!oval[v]) continue;
+                        const uint32_t pix = pix0 + opix[v];
                         wide_t a = Pol::recombine(p, v, L) + wide_t(cp.bias);
                         if (out32) {
                             uint32_t u = uint32_t(int32_t(a));
-                            uint8_t* o = act_out + L.out_off + size_t(pix + v) * 4;
+                            uint8_t* o = act_out + L.out_off + size_t(pix) * 4;
                             o[0] = u & 0xff;
                             o[1] = (u >> 8) & 0xff;
                             o[2] = (u >> 16) & 0xff;
@@ -323,14 +450,14 @@ store_row:
                         } else {
                             wide_t tq = a * wide_t(cp.mult);
                             if (res) {
-                                uint8_t rb = act_in[L.res_off + pix + v];
+                                uint8_t rb = act_in[L.res_off + pix];
                                 wide_t r = res_sgn ? wide_t(int8_t(rb)) : wide_t(rb);
                                 tq += (r * wide_t(cp.res_mult)) * (wide_t(1) << cp.res_shift);
                             }
                             wide_t q = (tq + (wide_t(1) << (cp.shift - 1))) >> cp.shift;
                             if (q < lo) q = lo;
                             if (q > hi) q = hi;
-                            act_out[L.out_off + pix + v] = uint8_t(int(q) & 0xff);
+                            act_out[L.out_off + pix] = uint8_t(int(q) & 0xff);
                         }
                     }
                     FQ_CYCLES(uint64_t ob = beats(nv * (out32 ? 4 : 1)); cyc += ob > 1 ? ob : 1;
@@ -338,7 +465,7 @@ store_row:
                 }
             }
         }
-        FQ_CYCLES(row_store[y] = cyc; row_load[y] += in_beats;)  // the residual shares gmem_in with load
+        FQ_CYCLES(row_store[y] = cyc; row_res[y] = in_beats;)  // the residual shares gmem_in with load
     }
 }
 
@@ -346,14 +473,14 @@ template <class Pol>
 static void conv_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, const geom_t& g,
                       const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES], const uint32_t* lane_len,
                       const uint16_t chtab[cfg::P][cfg::MAX_J], const uint16_t chcnt[cfg::P],
-                      const chparam_t prm[cfg::MAX_OUT_CH], uint32_t n_entries) {
+                      const chparam_t prm[cfg::MAX_OUT_CH], uint32_t n_entries, bool fill) {
 #pragma HLS DATAFLOW
     hls::stream<beat_t> s_in("s_in");
     hls::stream<pkt_t> s_out[cfg::P];
 #pragma HLS STREAM variable = s_in depth = 64
 #pragma HLS STREAM variable = s_out depth = 4
-    load_rows(act_in, L, g, 0, s_in);
-    compute_rows<Pol>(L, g, wbuf, lane_len, n_entries, s_in, s_out);
+    load_rows(act_in, L, g, 0, s_in, fill);
+    compute_rows<Pol>(L, g, wbuf, lane_len, n_entries, s_in, s_out, fill);
     store_rows<Pol>(act_in, act_out, L, g, chtab, chcnt, prm, s_out);
 }
 
@@ -518,14 +645,19 @@ pass:
         } else {
             prefetch_head<Pol>(wmem, N, 1 - h, 1 - psel, wl);
         }
+        // flat mode: the whole map stays in the line buffer after pass 0, later passes stream nothing
+        const bool fill = !g.flat || ps == 0;
         if (h)
-            conv_rows<Pol>(act_in, act_out, L, g, wbuf1, lane_len1, chtab1, chcnt1, prm, n_cur);
+            conv_rows<Pol>(act_in, act_out, L, g, wbuf1, lane_len1, chtab1, chcnt1, prm, n_cur, fill);
         else
-            conv_rows<Pol>(act_in, act_out, L, g, wbuf0, lane_len0, chtab0, chcnt0, prm, n_cur);
+            conv_rows<Pol>(act_in, act_out, L, g, wbuf0, lane_len0, chtab0, chcnt0, prm, n_cur, fill);
         FQ_CYCLES({
-            uint64_t c = cfg::DEPTH_DATAFLOW;
-            for (uint32_t y = 0; y < L.out_h; y++) {
-                uint64_t m = row_load[y];
+            // overlapped fill: row y computes while load fetches (and compute absorbs) row y + 1's input
+            // rows; row 0's input is the prologue. Not overlapped: row y's input, then row y.
+            uint64_t c = cfg::DEPTH_DATAFLOW + (cfg::FILL_OVERLAP ? row_load[0] : 0);
+            for (uint32_t y = 0; y < g.rows; y++) {
+                const uint32_t ly = cfg::FILL_OVERLAP ? y + 1 : y;
+                uint64_t m = (ly < g.rows ? row_load[ly] : 0) + row_res[y];
                 if (row_comp[y] > m) m = row_comp[y];
                 if (row_store[y] > m) m = row_store[y];
                 c += m;
@@ -576,7 +708,7 @@ pool_row:
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 9
                     uint32_t ky = kk / L.kernel, kx = kk % L.kernel;
                     int iy = int(y * L.stride) - int(L.pad) + int(ky);
-                    uint32_t slot = uint32_t(iy + int(g.ring) * 8) % g.ring;
+                    uint32_t slot = ring_slot(L, g, iy);
                 pool_lane:
                     for (uint32_t l = 0; l < NL; l++) {
 #pragma HLS UNROLL

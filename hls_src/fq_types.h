@@ -92,6 +92,7 @@ enum {
     FLAG_IN_SIGNED = 4,
     FLAG_RES_SIGNED = 8,
     FLAG_OUT32 = 16,
+    FLAG_FLAT = 32,  // conv on a small map: the whole map as one virtual row (geometry())
 };
 
 // Status codes of a layer (the C-simulation returns them; the hardware skips a bad layer).

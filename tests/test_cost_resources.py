@@ -78,10 +78,15 @@ def test_engine_composition():
     assert est.total.dsp == 32 * 8 * 1 + 8 * 3  # one DSP per int8 MAC (no packing) + V requantizers (store)
     fq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8), units, 18432)
     assert fq.total.dsp == 8 * 3
-    # FQ lanes read independently: 16 line-buffer copies of 8 banks; the int8 engine broadcasts one copy
+    # FQ lanes read independently: with the fill beside compute one line-buffer copy of 8 banks per lane (read
+    # port + fill write port), without it one per two lanes; the int8 engine broadcasts one copy either way
     bank = R.bram18_for(-(-18432 // 8), 9)
-    assert fq.parts["line_buffer"][0].bram18 == 16 * 8 * bank
+    assert fq.parts["line_buffer"][0].bram18 == 32 * 8 * bank
+    fq_seq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8, fill_overlap=False), units, 18432)
+    assert fq_seq.parts["line_buffer"][0].bram18 == 16 * 8 * bank
     assert est.parts["line_buffer"][0].bram18 == 8 * bank
+    i8_seq = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8, fill_overlap=False), units, 18432)
+    assert i8_seq.parts["line_buffer"][0].bram18 == 8 * bank
     # ping-pong halves (2 x 4608 x 16 bit) per lane: one URAM per lane on a URAM board, 9 BRAM18 without
     assert fq.parts["weight_buffer"][0].uram == 32
     z2 = R.estimate(hardware_config("pynq-z2", "fq", lanes=8, pixels=4), FixedUnits("zynq7"), 18432)
@@ -100,6 +105,9 @@ def test_candidates_fit_the_limits(board):
             assert c.total.dsp <= info.dsps and c.total.uram <= info.uram
         sizes = [c.lanes * c.pixels for c in cands]
         assert sizes == sorted(sizes, reverse=True)
+        assert {c.fill_overlap for c in cands} == set(R.fill_variants(engine))
+        for c in cands:
+            assert R.config_of(c).fill_overlap == c.fill_overlap
 
 
 def test_resnet18_shapes_and_fallback_cycles():

@@ -325,3 +325,49 @@ def test_library_cache_reuses_build():
     assert a == library_path(cfg) and build_library(cfg) == a and a.stat().st_mtime_ns == mtime
     assert library_path(hardware_config("pynq-z2", "int8", lanes=8, pixels=8, axi_bits=64)) != a
     assert library_path(small_cfg("fq")) != a
+
+
+FLAT_CASES = {
+    "7x7_3x3_residual": dict(in_ch=24, out_ch=20, h=7, w=7, residual=True, res_signed=True),
+    "5x5_stride2": dict(in_ch=16, out_ch=12, h=5, w=5, stride=2, in_signed=True),
+    "1x1_stride2": dict(in_ch=16, out_ch=20, h=14, w=14, kernel=1, stride=2, pad=0),
+    "4x4_signed_out": dict(in_ch=8, out_ch=10, h=4, w=4, relu=False),
+}
+
+
+@pytest.mark.parametrize("engine", ["fq", "int8"])
+@pytest.mark.parametrize("case", list(FLAT_CASES))
+def test_flat_small_maps(case, engine):
+    """Maps narrower than V run as one virtual row (FLAG_FLAT, fq_hls.hw.geometry) where the model says it is
+    faster: bit-exact, and the cycle counts equal the model's."""
+    from fq_hls.hw.cycles import estimate_graph
+    from fq_hls.hw.program import FLAG_FLAT, build_program
+    from fq_hls.testing import random_conv_graph
+
+    g = random_conv_graph(method="fq5" if engine == "fq" else "int8", sparsity=0.6, seed=6, **FLAT_CASES[case])
+    cfg = small_cfg(engine, pixels=16)
+    prog = build_program(g, cfg)
+    flags = prog.descriptors.reshape(-1, 32)[0][1]
+    cyc = _check_conv_graph(g, engine, seed=3, pixels=16)
+    assert [int(c) for c in cyc] == estimate_graph(g, cfg)
+    if case != "1x1_stride2":  # short lanes: the exposed fill of the whole map can outweigh the saved tiles
+        assert flags & FLAG_FLAT
+
+
+@pytest.mark.parametrize("engine", ["fq", "int8"])
+def test_flat_map_stays_for_later_passes(engine):
+    """Flat mode over several passes: the map streams into the line buffer once (pass 0); later passes reuse
+    it. Bit-exact and cycle-exact."""
+    from fq_hls.hw.cycles import estimate_graph
+    from fq_hls.hw.program import FLAG_FLAT, build_program
+    from fq_hls.testing import random_conv_graph
+
+    g = random_conv_graph(in_ch=32, out_ch=40, h=7, w=7, method="fq5" if engine == "fq" else "int8",
+                          sparsity=0.5, seed=8)
+    kw = dict(pixels=16, max_nnz_per_lane=512)
+    cfg = small_cfg(engine, **kw)
+    prog = build_program(g, cfg)
+    assert len(prog.packed["conv"].passes) >= 2
+    assert prog.descriptors.reshape(-1, 32)[0][1] & FLAG_FLAT
+    cyc = _check_conv_graph(g, engine, seed=4, **kw)
+    assert [int(c) for c in cyc] == estimate_graph(g, cfg)

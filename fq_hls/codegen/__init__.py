@@ -43,6 +43,7 @@ def config_header(cfg: HardwareConfig) -> str:
         accm_bits=cfg.accm_bits,
         exp_bits=cfg.exp_bits,
         mu_delta_bits=cfg.mu_delta_bits,
+        fill_overlap=1 if cfg.fill_overlap else 0,
         desc_words=DESC_WORDS,
         clock_mhz=repr(float(cfg.clock_mhz)),
         desc_enum="\n".join(f"    {name} = {i}," for i, name in enumerate(DESC_FIELDS)),

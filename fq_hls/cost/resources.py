@@ -8,8 +8,11 @@ fq_hls.cost.rtl for the board's family (label "yosys"); weight decode, control a
 therefore labelled "model" (an analytic model built on yosys numbers). Every constant is in docs/cost_model.md.
 
 FQ engine (sparse): each lane decodes its own weight stream and reads its own activations, so the input
-line buffer is replicated once per two lanes (one BRAM port each). 8-bit engine (dense): lanes run in
-lockstep on the same (ci, ky, kx), so one line-buffer copy is broadcast to all lanes. Both: V banks of
+line buffer is replicated: with the fill beside compute (HardwareConfig.fill_overlap, hls_src compute_rows)
+one copy per lane (simple dual port: the lane's read port + the fill's write port), without it one copy per
+two lanes (both ports read; the fill stalls compute). 8-bit engine (dense): lanes run in
+lockstep on the same (ci, ky, kx), so one line-buffer copy is broadcast to all lanes (its second port is
+the fill's write port either way). Both: V banks of
 9-bit words (pixel column mod V) per copy, one V-pixel rotator per reader.
 
 DSPs of the 8-bit engine: one int8 x int9 multiply-accumulate per DSP48 (no two-MACs-per-DSP packing):
@@ -125,6 +128,7 @@ class EngineEstimate:
     total: Resources
     parts: dict[str, tuple[Resources, str]]  # component -> (resources, evidence)
     evidence: dict[str, str] = field(default_factory=dict)  # field -> label
+    fill_overlap: bool = True  # HardwareConfig.fill_overlap of the estimated engine
 
     def utilisation(self, info: BoardInfo) -> dict[str, float]:
         t = self.total
@@ -147,6 +151,7 @@ class EngineEstimate:
             "lut": int(round(t.lut)), "ff": int(round(t.ff)), "carry": int(round(t.carry)), "dsp": int(t.dsp),
             "bram18": int(t.bram18), "bram36": int(t.bram36), "uram": int(t.uram),
             "lanes": self.lanes, "pixels": self.pixels, "clock_mhz": self.clock_mhz,
+            "fill_overlap": self.fill_overlap,
             "parts": {k: {**{f: round(v, 1) for f, v in asdict(r).items()}, "evidence": ev}
                       for k, (r, ev) in self.parts.items()},
             "evidence": dict(self.evidence),
@@ -198,7 +203,8 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
         parts["decode"] = (Resources(lut=DECODE_LUT, ff=DECODE_FF).scale(P), "model")
         parts["rotator"] = (rot.scale(P), "yosys")
         parts["reader"] = (reader.scale(P), "model")
-        copies = math.ceil(P / 2)
+        # a lane's read port + the fill's write port per copy, or (no overlap) two lanes' read ports
+        copies = P if cfg.fill_overlap else math.ceil(P / 2)
         entry_bits, depth = FQ_ENTRY_BITS, WBUF_HALVES * cfg.max_nnz_per_lane
     else:
         parts["pe"] = (units.int8_mac(cfg).scale(P * V), "yosys")
@@ -227,24 +233,34 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
     for r, _ in parts.values():
         total = total + r
     ev = {f: "model" for f in ("lut", "ff", "dsp", "bram36", "uram")}
-    return EngineEstimate(cfg.board, cfg.engine, P, V, cfg.clock_mhz, total, parts, ev)
+    return EngineEstimate(cfg.board, cfg.engine, P, V, cfg.clock_mhz, total, parts, ev, cfg.fill_overlap)
+
+
+def fill_variants(engine: str) -> tuple[bool, ...]:
+    """HardwareConfig.fill_overlap values worth sizing: the FQ engine pays for the overlap in line-buffer copies
+    (so both are candidates); the int8 engine's broadcast copy has a free write port (overlap only)."""
+    return (True, False) if engine == "fq" else (True,)
 
 
 def candidates(board: str, engine: str, units: UnitCosts, band: int, **cfg_overrides) -> list[EngineEstimate]:
-    """Every (P, V) of LANE_CHOICES x PIXEL_CHOICES that fits the board, by decreasing P * V."""
+    """Every (P, V) of LANE_CHOICES x PIXEL_CHOICES that fits the board, by decreasing P * V (for a given
+    `fill_overlap` override, or for each of fill_variants(engine))."""
     info = BOARDS[board]
     out = []
-    for V in PIXEL_CHOICES:
-        for P in LANE_CHOICES:
-            cfg = hardware_config(board, engine, lanes=P, pixels=V, **cfg_overrides)
-            est = estimate(cfg, units, band)
-            if est.fits(info):
-                out.append(est)
-            else:
-                break  # more lanes never cost less (tested), so larger P cannot fit either
-    out.sort(key=lambda e: (-(e.lanes * e.pixels), -e.pixels))
+    variants = (cfg_overrides.pop("fill_overlap"),) if "fill_overlap" in cfg_overrides else fill_variants(engine)
+    for ov in variants:
+        for V in PIXEL_CHOICES:
+            for P in LANE_CHOICES:
+                cfg = hardware_config(board, engine, lanes=P, pixels=V, fill_overlap=ov, **cfg_overrides)
+                est = estimate(cfg, units, band)
+                if est.fits(info):
+                    out.append(est)
+                else:
+                    break  # more lanes never cost less (tested), so larger P cannot fit either
+    out.sort(key=lambda e: (-(e.lanes * e.pixels), -e.pixels, not e.fill_overlap))
     return out
 
 
 def config_of(est: EngineEstimate, **cfg_overrides) -> HardwareConfig:
-    return replace(hardware_config(est.board, est.engine, **cfg_overrides), lanes=est.lanes, pixels=est.pixels)
+    return replace(hardware_config(est.board, est.engine, **cfg_overrides), lanes=est.lanes, pixels=est.pixels,
+                   fill_overlap=est.fill_overlap)

@@ -50,6 +50,11 @@ class HardwareConfig:
     # more are an InputError (exponents) or fall back to signed-digit terms (means); see docs/weight_stream.md.
     exp_bits: int = 4
     mu_delta_bits: int = 1
+    # Line-buffer fill beside compute (docs/engine.md "Tiling and dataflow"): the input rows of output row y + 1
+    # are written into the free ring slots while the tiles of row y run. Needs a write port on every line-buffer
+    # copy: the FQ engine keeps one copy per lane (one read + one write port) instead of one per two lanes; the
+    # int8 engine's single broadcast copy has its second port free anyway. False: fill, then compute.
+    fill_overlap: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)

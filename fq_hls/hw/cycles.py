@@ -13,6 +13,7 @@ import numpy as np
 
 from ..ir import ConvLayer, IntegerGraph, PoolLayer
 from .config import HardwareConfig
+from .geometry import flat_possible, geometry
 from .streams import IDX_MAX, assign_lanes, max_channels_per_lane, naf_digits, shift_coding
 
 # pipeline depths (cycles) shared with the C++ through fq_config.h
@@ -78,27 +79,47 @@ def lane_lengths(layer: ConvLayer, cfg: HardwareConfig) -> np.ndarray:
     return np.maximum(n + escapes(w), 1)
 
 
+def conv_flat(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape) -> bool:
+    """Whether the engine runs this conv layer in flat mode (descriptor FLAG_FLAT, fq_hls.hw.geometry): where
+    it is possible and its rows take fewer cycles than row mode's (the whole map's fill is exposed per pass)."""
+    C, H, W = in_shape
+    _, Ho, Wo = out_shape
+    if not flat_possible(C, W, Ho, Wo, layer.kernel, layer.stride, layer.pad, cfg):
+        return False
+    return sum(_conv_parts(layer, cfg, in_shape, out_shape, True)[1]) < sum(
+        _conv_parts(layer, cfg, in_shape, out_shape, False)[1])
+
+
 def _conv_parts(
-    layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape
+    layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape, flat: bool | None = None
 ) -> tuple[int, list[int], list[int]]:
     """(head, rows per pass, weight load per pass): head = parameter table + pass 0, the part a previous
-    layer can prefetch; pass p + 1 loads while the rows of pass p run."""
+    layer can prefetch; pass p + 1 loads while the rows of pass p run. `flat` None: as the engine runs it."""
+    if flat is None:
+        flat = conv_flat(layer, cfg, in_shape, out_shape)
     A = cfg.axi_bits // 8
     P, V = cfg.lanes, cfg.pixels
     C, H, W = in_shape
     _, Ho, Wo = out_shape
     k, s, p = layer.kernel, layer.stride, layer.pad
     eb = 2 if cfg.engine == "fq" else 1
-    tiles, pitch = _geometry(W, Wo, k, s, p, cfg)
-    sched = _row_schedule(Ho, H, k, s, p)
+    g = geometry(W, Ho, Wo, k, s, p, cfg, flat)
+    tiles, pitch = g.tiles, g.pitch
+    if flat:  # one virtual row reading every input row the map needs
+        last = g.last_row(0, Ho, k, s, p)
+        sched = [(last + p + 1, sum(1 for r in range(-p, last + 1) if 0 <= r < H))]
+    else:
+        sched = _row_schedule(Ho, H, k, s, p)
     lengths = lane_lengths(layer, cfg)
     passes = assign_lanes(lengths, P, cfg.max_nnz_per_lane, max_channels_per_lane(cfg), layer.name)
     ob = 4 if layer.out_bits == 32 else 1
     res = layer.residual is not None and layer.out_bits != 32
-    nvs = [min(V, Wo - t * V) for t in range(tiles)]
+    nvs = [g.valid(t, V, Wo) for t in range(tiles)]
     bpr = _beats(pitch, A)  # stream beats per line-buffer row
     loads, rows = [], []
-    for lane_ch in passes:
+    for n_pass, lane_ch in enumerate(passes):
+        if flat and n_pass == 1:  # the whole map stays in the line buffer: later passes stream nothing
+            sched = [(0, 0)]
         L = max(1, max(int(sum(lengths[c] for c in chs)) for chs in lane_ch))
         nj = max(1, max(len(chs) for chs in lane_ch))
         nch = sum(len(chs) for chs in lane_ch)
@@ -107,15 +128,33 @@ def _conv_parts(
         loads.append(max(_beats(tab + ent, A) + 1, L) + DEPTHS["load"] + DEPTHS["decode"])
         store = nch * sum(max(1, _beats(nv * ob, A)) for nv in nvs)
         res_beats = nch * sum(_beats(nv, A) for nv in nvs) if res else 0
-        c = DEPTHS["dataflow"]
-        for n_rows, inside in sched:
-            stream = C * n_rows * bpr
-            load = max(_beats(C * inside * W, A), stream) + res_beats
-            comp = stream + tiles * (L + DEPTHS["compute"])
-            c += max(load, comp, store)
-        rows.append(c)
+        rows.append(_rows(sched, C, W, A, bpr, tiles, L, store, res_beats, cfg.fill_overlap))
     head = _beats(layer.out_ch * 16, A) + DEPTHS["load"] + loads[0]
     return head, rows, loads
+
+
+def _rows(sched, C: int, W: int, A: int, bpr: int, tiles: int, L: int, store: int, res_beats: int,
+          overlap: bool) -> int:
+    """One pass over the output rows (the dataflow region): each step costs its slowest stage. Overlapped fill:
+    row y computes while the load stage fetches, and the entry loops absorb, the input rows row y + 1 adds
+    (one beat per entry cycle, the rest after the tiles); row 0's input rows are the prologue. Otherwise
+    row y's input rows are absorbed before its tiles."""
+    streams = [C * n_rows * bpr for n_rows, _ in sched]
+    loads = [max(_beats(C * inside * W, A), st) for st, (_, inside) in zip(streams, sched, strict=True)]
+    tile_cycles = tiles * (L + DEPTHS["compute"])
+    n = len(sched)
+    c = DEPTHS["dataflow"]
+    if overlap:
+        c += loads[0]
+        for y in range(n):
+            nxt_load = loads[y + 1] if y + 1 < n else 0
+            fill = streams[y + 1] if y + 1 < n else 0
+            comp = tile_cycles + max(0, fill - tiles * L)
+            c += max(nxt_load + res_beats, comp, store)
+    else:
+        for y in range(n):
+            c += max(loads[y] + res_beats, streams[y] + tile_cycles, store)
+    return c
 
 
 def _passes(rows: list[int], loads: list[int], next_head: int) -> int:

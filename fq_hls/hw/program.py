@@ -13,6 +13,8 @@ import numpy as np
 from ..errors import InputError
 from ..ir import ConvLayer, IntegerGraph, PoolLayer
 from .config import HardwareConfig
+from .cycles import conv_flat
+from .geometry import geometry, lb_depth
 from .streams import PackedLayer, align, pack_layer
 
 # Descriptor words (uint32), in this order; codegen writes the same indices into fq_config.h.
@@ -26,6 +28,7 @@ D = {name: i for i, name in enumerate(DESC_FIELDS)}
 
 OP_CONV, OP_MAXPOOL, OP_AVGPOOL = 1, 2, 3
 FLAG_RELU, FLAG_RESIDUAL, FLAG_IN_SIGNED, FLAG_RES_SIGNED, FLAG_OUT32 = 1, 2, 4, 8, 16
+FLAG_FLAT = 32  # conv on a small map: the whole map as one virtual row (fq_hls.hw.geometry)
 ACT_ALIGN = 64
 
 # status codes returned by the C-simulation (hls_src/fq_types.h ST_*)
@@ -110,16 +113,11 @@ def _check(cond: bool, layer: str, what: str) -> None:
 
 
 def line_buffer_words(
-    in_ch: int, in_w: int, out_w: int, kernel: int, stride: int, pad: int, cfg: HardwareConfig
+    in_ch: int, in_w: int, out_w: int, kernel: int, stride: int, pad: int, cfg: HardwareConfig,
+    out_h: int = 1, flat: bool = False,
 ) -> int:
     """Line-buffer entries a conv/maxpool layer needs (hls_src/fq_engine.h geometry())."""
-    tiles = -(-out_w // cfg.pixels)
-    pitch = max(in_w + 2 * pad, (tiles * cfg.pixels - 1) * stride + kernel)
-    return in_ch * (kernel + stride) * pitch
-
-
-def lb_depth(cfg: HardwareConfig) -> int:
-    return cfg.max_in_ch * cfg.max_width
+    return geometry(in_w, out_h, out_w, kernel, stride, pad, cfg, flat).words(in_ch)
 
 
 def build_program(graph: IntegerGraph, cfg: HardwareConfig) -> Program:
@@ -174,8 +172,11 @@ def build_program(graph: IntegerGraph, cfg: HardwareConfig) -> Program:
             _check(C <= cfg.max_in_ch, lyr.name, f"{C} input channels > max_in_ch {cfg.max_in_ch}")
             _check(Co <= cfg.max_out_ch, lyr.name, f"{Co} output channels > max_out_ch {cfg.max_out_ch}")
             _check(Ho <= cfg.max_width, lyr.name, f"{Ho} output rows > {cfg.max_width}")
-            need = line_buffer_words(C, W, Wo, k, s, p, cfg)
+            flat = conv_flat(lyr, cfg, (C, H, W), (Co, Ho, Wo))
+            need = line_buffer_words(C, W, Wo, k, s, p, cfg, Ho, flat)
             _check(need <= lb_depth(cfg), lyr.name, f"line buffer needs {need} entries > {lb_depth(cfg)}")
+            if flat:
+                flags |= FLAG_FLAT
             if lyr.out_bits == 32:
                 flags |= FLAG_OUT32
             else:
