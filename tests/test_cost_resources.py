@@ -80,7 +80,13 @@ def test_engine_composition():
     assert fq.total.dsp == 8 * 3
     # FQ lanes read independently: with the fill beside compute one line-buffer copy of 8 banks per lane (read
     # port + fill write port), without it one per two lanes; the int8 engine broadcasts one copy either way
-    bank = R.bram18_for(-(-18432 // 8), 9)
+    # each bank holds 1/V of the HLS array (LB_DEPTH = lb_depth(cfg), sized for ResNet-18's largest layer
+    # at this V: the 112-wide max pool, 64 x 5 x 114 entries), not just the band passed in
+    from fq_hls.hw.geometry import lb_depth
+
+    depth = lb_depth(hardware_config("zcu104", "fq", lanes=32, pixels=8))
+    assert depth == 64 * 5 * 114 > 18432
+    bank = R.bram18_for(-(-depth // 8), 9)
     assert fq.parts["line_buffer"][0].bram18 == 32 * 8 * bank
     fq_seq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8, fill_overlap=False), units, 18432)
     assert fq_seq.parts["line_buffer"][0].bram18 == 16 * 8 * bank

@@ -26,6 +26,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from ..hw.config import BOARDS, BoardInfo, HardwareConfig, hardware_config
+from ..hw.geometry import lb_depth
 from . import rtl
 from .yosys import SynthResult, synthesize
 
@@ -195,7 +196,8 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
     parts: dict[str, tuple[Resources, str]] = {}
     rot = units.rotator(V) if V > 1 else Resources()
     reader = Resources(lut=READER_LUT_PER_PIXEL * V, ff=READER_FF_PER_PIXEL * V)
-    bank_depth = math.ceil(band / V)
+    # what the HLS instantiates (fq_config.h LB_DEPTH), never less than the networks' band
+    bank_depth = math.ceil(max(band, lb_depth(cfg)) / V)
     copy_bram = V * bram18_for(bank_depth, ACT_WORD_BITS)
     if cfg.engine == "fq":
         parts["pe"] = (units.fq_pe(cfg).scale(P * V), "yosys")

@@ -48,6 +48,9 @@ class HardwareConfig:
     # fq5 shift-mode layers use exponents 0..15 (sign + 4-bit exponent), recentralized ones 0..7), and of the per-layer
     # shift of the mean accumulator's input (|mu_shift[+] - mu_shift[-]| < 2^mu_delta_bits). Layers that need
     # more are an InputError (exponents) or fall back to signed-digit terms (means); see docs/weight_stream.md.
+    # line-buffer entries per copy (the static size of the HLS array); 0 = sized for ResNet-18 at 224x224 and
+    # 32x32 in row mode at this V (fq_hls.hw.geometry.lb_depth); a layer that needs more is refused by name
+    lb_words: int = 0
     exp_bits: int = 4
     mu_delta_bits: int = 1
     # Line-buffer fill beside compute (docs/engine.md "Tiling and dataflow"): the input rows of output row y + 1

@@ -16,10 +16,26 @@ from dataclasses import dataclass
 
 from .config import HardwareConfig
 
+# (in_ch, in_w, out_h, out_w, k, s, p) of every conv / max-pool shape of ResNet-18 at 224x224 and 32x32
+RESNET18_LAYERS = (
+    (3, 224, 112, 112, 7, 2, 3), (64, 112, 56, 56, 3, 2, 1),  # conv1, maxpool
+    (64, 56, 56, 56, 3, 1, 1), (64, 56, 28, 28, 3, 2, 1), (64, 56, 28, 28, 1, 2, 0),
+    (128, 28, 28, 28, 3, 1, 1), (128, 28, 14, 14, 3, 2, 1), (128, 28, 14, 14, 1, 2, 0),
+    (256, 14, 14, 14, 3, 1, 1), (256, 14, 7, 7, 3, 2, 1), (256, 14, 7, 7, 1, 2, 0),
+    (512, 7, 7, 7, 3, 1, 1), (512, 1, 1, 1, 1, 1, 0),
+    (3, 32, 32, 32, 3, 1, 1), (64, 32, 32, 32, 3, 1, 1), (64, 32, 16, 16, 3, 2, 1), (64, 32, 16, 16, 1, 2, 0),
+    (128, 16, 16, 16, 3, 1, 1), (128, 16, 8, 8, 3, 2, 1), (128, 16, 8, 8, 1, 2, 0), (256, 8, 8, 8, 3, 1, 1),
+    (256, 8, 4, 4, 3, 2, 1), (256, 8, 4, 4, 1, 2, 0), (512, 4, 4, 4, 3, 1, 1),
+)
+
 
 def lb_depth(cfg: HardwareConfig) -> int:
-    """Line-buffer entries of the engine (hls_src lbuf, fq_config.h LB_DEPTH)."""
-    return cfg.max_in_ch * cfg.max_width
+    """Line-buffer entries per copy (hls_src lbuf, fq_config.h LB_DEPTH): cfg.lb_words, or by default what
+    ResNet-18 (224x224 and 32x32) needs in row mode at this V. The resource model counts exactly this;
+    flat mode is used only where the whole map fits in it."""
+    if cfg.lb_words > 0:
+        return cfg.lb_words
+    return max(geometry(w, oh, ow, k, s, p, cfg).words(c) for c, w, oh, ow, k, s, p in RESNET18_LAYERS)
 
 
 @dataclass(frozen=True)
