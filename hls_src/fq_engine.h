@@ -337,8 +337,14 @@ comp_row:
         // not overlapped: this row's new input rows first
         uint32_t absorbed = cfg::FILL_OVERLAP || !fill ? 0u : absorb_rows(L, g, next_iy, y, s_in);
         // overlapped: the next row's new input rows, into the slots this row does not read
+#ifdef __SYNTHESIS__
         fill_t f = fill_begin(L, g, next_iy, cfg::FILL_OVERLAP && fill ? y + 1 : g.rows);
         const uint32_t fill = f.left;
+#else
+        // C-simulation: the same beats into the same slots, absorbed after the tiles in absorb_rows' tight
+        // loop (the slots are disjoint from the ones this row reads, so no value changes)
+        const bool fill_next = cfg::FILL_OVERLAP && fill && y + 1 < g.rows;
+#endif
         uint32_t rowoff[cfg::MAX_KERNEL];  // ring slot of kernel row ky, times the pitch
     comp_slots:
         for (uint32_t ky = 0; ky < L.kernel; ky++) {
@@ -361,14 +367,17 @@ comp_row:
                 compute_tile_csim<Pol, 2>(L, wbuf, lane_len, n_entries, rowoff, xoff, y, x0, nv, s_out);
 #endif
         }
-        // the fill beats the entry loops did not absorb (C-simulation: all of them, after the tiles; the slots
-        // are disjoint from the ones this row read, so the order does not change any value)
+        // the fill beats the entry loops did not absorb
+#ifdef __SYNTHESIS__
     comp_fill_rest:
         while (f.left) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 0 max = 3584
             fill_step(L, g, f, s_in);
         }
+#else
+        const uint32_t fill = fill_next ? absorb_rows(L, g, next_iy, y + 1, s_in) : 0u;
+#endif
         FQ_CYCLES({
             const uint64_t busy = uint64_t(g.tiles) * n_entries;  // entry-loop cycles that absorb a beat
             row_comp[y] = absorbed + uint64_t(g.tiles) * (n_entries + cfg::DEPTH_COMPUTE) +
