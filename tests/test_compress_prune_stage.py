@@ -13,19 +13,9 @@ pytest.importorskip("sklearn")
 
 @pytest.fixture(scope="module")
 def dense_ckpt(tmp_path_factory):
-    from fq_hls.compress.data import load_dataset, make_loader
-    from fq_hls.compress.models import build_model
+    from _digits import train_smallcnn
 
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    model = build_model("smallcnn", 10)
-    loader = make_loader(load_dataset("digits", "train", "smallcnn"), "smallcnn", batch_size=64, train=True, seed=0)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    for _ in range(5):
-        for x, y in loader:
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
+    model = train_smallcnn(epochs=5, lr=0.05)
     path = tmp_path_factory.mktemp("prune") / "dense.pt"
     torch.save(model.state_dict(), path)
     return path

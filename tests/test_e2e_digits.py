@@ -20,26 +20,13 @@ pytest.importorskip("sklearn")
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from fq_hls.compress.data import load_dataset, make_loader
-    from fq_hls.compress.evaluate import evaluate_model
-    from fq_hls.compress.models import build_model
+    from _digits import train_smallcnn
 
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    train = load_dataset("digits", "train", "smallcnn")
+    from fq_hls.compress.data import load_dataset
+    from fq_hls.compress.evaluate import evaluate_model
+
+    model = train_smallcnn(epochs=40, lr=0.1)
     test = load_dataset("digits", "test", "smallcnn")
-    model = build_model("smallcnn", 10)
-    loader = make_loader(train, "smallcnn", batch_size=64, train=True, seed=0)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=40 * len(loader))
-    model.train()
-    for _ in range(40):
-        for x, y in loader:
-            opt.zero_grad()
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-            sched.step()
-    model.eval()
     acc = evaluate_model(model, test)
     path = tmp_path_factory.mktemp("digits") / "smallcnn.pt"
     torch.save(model.state_dict(), path)
