@@ -25,6 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..sampling import class_balanced_order  # noqa: F401  (re-exported: evaluate/compress use it)
 from .models import arch_info
 
 SPLITS = ("train", "test")
@@ -327,21 +328,6 @@ def _open(path: str, split: str, arch: str | None) -> Dataset:
         f"{path}: dataset not recognised for split {split!r} ({why}): expected a cifar10-jpeg.npz, "
         f"cifar-10-batches-py (data_batch_1..5, test_batch), or image folders {'/'.join(names)}/<class>/<image>"
     )
-
-
-def class_balanced_order(labels: Sequence[int] | np.ndarray) -> np.ndarray:
-    """Indices visiting the classes round-robin (first image of each class, then the second, ...), each
-    class in its original order; a class that runs out is skipped. The first N indices are a balanced
-    sample, which is what `--limit N` takes."""
-    labels = np.asarray(labels, dtype=np.int64)
-    if labels.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    order = np.argsort(labels, kind="stable")
-    sorted_labels = labels[order]
-    starts = np.searchsorted(sorted_labels, sorted_labels, side="left")
-    rank = np.arange(len(labels)) - starts  # position of each image within its class
-    # sort by (rank, class): lexsort's last key is primary
-    return order[np.lexsort((sorted_labels, rank))]
 
 
 def limit_indices(labels: np.ndarray, limit: int | None) -> np.ndarray:

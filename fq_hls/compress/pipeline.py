@@ -33,7 +33,6 @@ class CompressConfig:
     lr: float = 0.01
     batch_size: int = 128
     seed: int = 0
-    pruner: str = "magnitude"  # "magnitude" (gradual) or "dns" during fine-tuning
     checkpoint: str | None = None
     resume: bool = False
     eval_limit: int | None = None

@@ -21,18 +21,9 @@ import pickle
 import numpy as np
 
 from ..errors import InputError
+from ..sampling import class_balanced_order as balanced_order
 
 DIGITS_TRAIN = 1437
-
-
-def balanced_order(labels: np.ndarray) -> np.ndarray:
-    """Indices visiting the classes round-robin, each class in its original order."""
-    labels = np.asarray(labels, dtype=np.int64)
-    order = np.argsort(labels, kind="stable")
-    ranks = np.empty(len(labels), dtype=np.int64)
-    sorted_labels = labels[order]
-    ranks[order] = np.arange(len(labels)) - np.searchsorted(sorted_labels, sorted_labels, side="left")
-    return np.lexsort((labels, ranks))  # by rank within class, then class
 
 
 def _jpeg_npz(path: str, split: str, n: int | None) -> tuple[np.ndarray, np.ndarray]:
