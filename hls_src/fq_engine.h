@@ -30,18 +30,24 @@ static inline uint32_t rd32(const uint8_t* p) {
     return uint32_t(p[0]) | (uint32_t(p[1]) << 8) | (uint32_t(p[2]) << 16) | (uint32_t(p[3]) << 24);
 }
 
-// Geometry shared by the stages (derived from the descriptor exactly as fq_hls/hw/program.py does).
-// Row mode: tiles of V consecutive pixels of one output row, a ring of k + stride input rows. Flat mode (conv
-// with FLAG_FLAT, small maps): the whole padded map in the line buffer, rows back to back (pitch = q = padded
-// width), the output map run as ONE virtual row of vw = (out_h - 1) * q + out_w pixels; virtual pixel i reads at
-// i * stride like a row-mode pixel (same banking) and is output (i / q, i % q), dropped when i % q >= out_w.
+// Geometry shared by the stages (derived from the descriptor exactly as fq_hls/hw/geometry.py does).
+// Row mode: tiles of V consecutive pixels of one output row, a ring of k + stride input rows of the padded
+// width. At stride 2 a row is stored phase-split (its even columns, then its odd ones, `half` entries each), so
+// that the V pixels of a tile, columns 2x + kx, are V consecutive entries: every read is V consecutive entries
+// and LB_BANKS cyclic banks serve it in one cycle. The last tile's reads past a row end feed dropped pixels
+// only (LB_SLACK keeps the last row's inside the array). Flat mode (stride-1 conv with FLAG_FLAT, small maps):
+// the whole padded map in the line buffer, rows back to back (pitch = q = padded width), the output map run as
+// ONE virtual row of vw = (out_h - 1) * q + out_w pixels; virtual pixel i reads at i like a row-mode pixel
+// and is output (i / q, i % q), dropped when i % q >= out_w.
 struct geom_t {
     uint32_t tiles;  // ceil(vw / V)
-    uint32_t pitch;  // line buffer row pitch: padded input width, at least what the last tile reads
+    uint32_t pitch;  // line buffer row pitch: the padded input width (stride 2: 2 * half)
     uint32_t ring;   // rows per input channel in the line buffer: kernel + stride (flat: the map and reach)
     uint32_t rows;   // (virtual) output rows: out_h, flat 1
     uint32_t vw;     // (virtual) output row width: out_w, flat (out_h - 1) * q + out_w
     uint32_t q;      // flat: virtual pixels per output row
+    uint32_t half;   // stride-2 row mode: entries per column phase; 0: row not split
+    uint32_t bpr;    // stream beats per line-buffer row (a split row streams each phase in whole beats)
     bool flat;
 };
 
@@ -49,6 +55,7 @@ static geom_t geometry(const layer_t& L) {
     geom_t g;
     g.flat = L.op == OP_CONV && (L.flags & FLAG_FLAT) && L.out_h > 1;
     uint32_t padded = L.in_w + 2 * L.pad;
+    g.half = 0;
     if (g.flat) {
         g.q = padded;  // output row y + 1 starts stride input rows = stride * pitch entries further
         g.pitch = padded;
@@ -58,11 +65,18 @@ static geom_t geometry(const layer_t& L) {
         const uint32_t reach = (g.tiles * cfg::V - 1) * L.stride + (L.kernel - 1) * g.pitch + L.kernel;
         const uint32_t need = (L.out_h - 1) * L.stride + L.kernel, rr = (reach + g.pitch - 1) / g.pitch;
         g.ring = need > rr ? need : rr;
+        g.bpr = (g.pitch + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES;
         return g;
     }
     g.tiles = (L.out_w + cfg::V - 1) / cfg::V;
-    uint32_t reach = (g.tiles * cfg::V - 1) * L.stride + L.kernel;
-    g.pitch = padded > reach ? padded : reach;
+    if (L.stride == 2) {
+        g.half = (padded + 1) / 2;
+        g.pitch = 2 * g.half;
+        g.bpr = 2 * ((g.half + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES);
+    } else {
+        g.pitch = padded;
+        g.bpr = (padded + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES;
+    }
     g.ring = L.kernel + L.stride;
     g.rows = L.out_h;
     g.vw = L.out_w;
@@ -77,6 +91,20 @@ static inline int last_row(const layer_t& L, const geom_t& g, uint32_t y) {
 // line-buffer row of input row iy (>= -pad): consecutive rows in consecutive slots (flat mode reads across them)
 static inline uint32_t ring_slot(const layer_t& L, const geom_t& g, int iy) {
     return uint32_t(iy + int(L.pad)) % g.ring;
+}
+// entry offset of kernel column kx inside a line-buffer row (split rows: its phase, then kx / 2); output pixel
+// x0 + v of a row reads entry row + kx_off + x0 + v at either stride
+static inline uint32_t kx_off(const geom_t& g, uint32_t kx) { return g.half ? (kx & 1) * g.half + (kx >> 1) : kx; }
+// Beat b of a line-buffer row, lane j: the padded input column it carries, and its entry inside the row
+// (valid while lb_beat_ok). A split row streams the even phase's beat b / 2, then the odd phase's.
+static inline uint32_t lb_beat_col(const geom_t& g, uint32_t b, int j) {
+    return g.half ? 2 * ((b >> 1) * cfg::AXI_BYTES + j) + (b & 1) : b * cfg::AXI_BYTES + j;
+}
+static inline uint32_t lb_beat_pos(const geom_t& g, uint32_t b, int j) {
+    return g.half ? (b & 1) * g.half + (b >> 1) * cfg::AXI_BYTES + j : b * cfg::AXI_BYTES + j;
+}
+static inline bool lb_beat_ok(const geom_t& g, uint32_t b, int j) {
+    return g.half ? (b >> 1) * cfg::AXI_BYTES + j < g.half : b * cfg::AXI_BYTES + j < g.pitch;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -103,7 +131,7 @@ struct prefetch_t {
     uint32_t off;         // stream offset after pass 0
 };
 static prefetch_t pre;
-static act_t lbuf[cfg::LB_DEPTH];
+static act_t lbuf[cfg::LB_DEPTH + cfg::LB_SLACK];
 
 #ifndef __SYNTHESIS__
 static uint64_t row_load[cfg::MAX_ROWS], row_comp[cfg::MAX_ROWS], row_store[cfg::MAX_ROWS];
@@ -111,9 +139,10 @@ static uint64_t row_res[cfg::MAX_ROWS];  // residual beats of output row y (gmem
 #endif
 
 // ---------------------------------------------------------------------------------------------------------
-// load: input rows (and padding) into the line-buffer stream, one AXI beat of values per cycle.
+// load: input rows (and padding) of channels ci0 .. ci0 + n_ch - 1 into the line-buffer stream, one AXI beat
+// of values per cycle.
 static void load_rows(const uint8_t* act_in, const layer_t& L, const geom_t& g, act_t pad_value,
-                      hls::stream<beat_t>& s_in, bool fill = true) {
+                      hls::stream<beat_t>& s_in, uint32_t ci0, uint32_t n_ch, bool fill = true) {
     const bool sgn = L.flags & FLAG_IN_SIGNED;
     const uint8_t* base = act_in + L.in_off;
     int next_iy = -int(L.pad);
@@ -128,19 +157,19 @@ load_row:
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
             bool inside = iy >= 0 && iy < int(L.in_h);
         load_ch:
-            for (uint32_t ci = 0; ci < L.in_ch; ci++) {
+            for (uint32_t ci = 0; ci < n_ch; ci++) {
 #pragma HLS LOOP_TRIPCOUNT min = 3 max = 512
-                const uint8_t* row = base + (size_t(ci) * L.in_h + (inside ? iy : 0)) * L.in_w;
+                const uint8_t* row = base + (size_t(ci0 + ci) * L.in_h + (inside ? iy : 0)) * L.in_w;
                 if (inside) ddr += L.in_w;
             load_beat:
-                for (uint32_t b = 0; b < g.pitch; b += cfg::AXI_BYTES) {
+                for (uint32_t b = 0; b < g.bpr; b++) {
 #pragma HLS PIPELINE II = 1
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = 15
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
                     beat_t bt;
                 load_lane:
                     for (int j = 0; j < cfg::AXI_BYTES; j++) {
 #pragma HLS UNROLL
-                        int x = int(b + j) - int(L.pad);
+                        int x = int(lb_beat_col(g, b, j)) - int(L.pad);
                         act_t v = pad_value;
                         if (inside && x >= 0 && x < int(L.in_w)) v = sgn ? act_t(int8_t(row[x])) : act_t(row[x]);
                         bt.v[j] = v;
@@ -157,8 +186,9 @@ load_row:
     }
 }
 
-// Absorb the rows that output row y needs into the ring line buffer; returns the number of beats.
-static uint32_t absorb_rows(const layer_t& L, const geom_t& g, int& next_iy, uint32_t y, hls::stream<beat_t>& s_in) {
+// Absorb the rows that output row y needs (n_ch channels) into the ring line buffer; returns the number of beats.
+static uint32_t absorb_rows(const layer_t& L, const geom_t& g, uint32_t n_ch, int& next_iy, uint32_t y,
+                            hls::stream<beat_t>& s_in) {
     int last_iy = last_row(L, g, y);
     uint32_t n = 0;
 absorb_iy:
@@ -166,18 +196,18 @@ absorb_iy:
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
         uint32_t slot = ring_slot(L, g, iy);
     absorb_ch:
-        for (uint32_t ci = 0; ci < L.in_ch; ci++) {
+        for (uint32_t ci = 0; ci < n_ch; ci++) {
 #pragma HLS LOOP_TRIPCOUNT min = 3 max = 512
             act_t* dst = lbuf + (size_t(ci) * g.ring + slot) * g.pitch;
         absorb_beat:
-            for (uint32_t b = 0; b < g.pitch; b += cfg::AXI_BYTES) {
+            for (uint32_t b = 0; b < g.bpr; b++) {
 #pragma HLS PIPELINE II = 1
-#pragma HLS LOOP_TRIPCOUNT min = 1 max = 15
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
                 beat_t bt = s_in.read();
                 n++;
                 for (int j = 0; j < cfg::AXI_BYTES; j++) {
 #pragma HLS UNROLL
-                    if (b + j < g.pitch) dst[b + j] = bt.v[j];
+                    if (lb_beat_ok(g, b, j)) dst[lb_beat_pos(g, b, j)] = bt.v[j];
                 }
             }
         }
@@ -192,7 +222,7 @@ absorb_iy:
 struct fill_t {
     int iy, last_iy;  // next input row to absorb, last one
     uint32_t slot;    // its line-buffer row (advanced with iy: no modulo in the entry loop)
-    uint32_t ci, b;   // channel and byte offset of the next beat inside row iy
+    uint32_t ci, b;   // channel and beat of the next beat inside row iy
     uint32_t left;    // beats still to absorb
 };
 
@@ -204,7 +234,7 @@ static fill_t fill_begin(const layer_t& L, const geom_t& g, int& next_iy, uint32
     f.ci = 0;
     f.b = 0;
     const int n_rows = y < g.rows && f.last_iy >= next_iy ? f.last_iy - next_iy + 1 : 0;
-    f.left = uint32_t(n_rows) * L.in_ch * ((g.pitch + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES);
+    f.left = uint32_t(n_rows) * L.in_ch * g.bpr;
     if (n_rows) next_iy = f.last_iy + 1;
     return f;
 }
@@ -216,11 +246,10 @@ static void fill_step(const layer_t& L, const geom_t& g, fill_t& f, hls::stream<
 fill_lane:
     for (int j = 0; j < cfg::AXI_BYTES; j++) {
 #pragma HLS UNROLL
-        if (f.b + j < g.pitch) dst[f.b + j] = bt.v[j];
+        if (lb_beat_ok(g, f.b, j)) dst[lb_beat_pos(g, f.b, j)] = bt.v[j];
     }
     f.left--;
-    f.b += cfg::AXI_BYTES;
-    if (f.b >= g.pitch) {
+    if (++f.b == g.bpr) {
         f.b = 0;
         if (++f.ci == L.in_ch) {
             f.ci = 0;
@@ -232,13 +261,12 @@ fill_lane:
 
 // ---------------------------------------------------------------------------------------------------------
 // compute: per output row and tile of V pixels, L cycles; lane l applies wbuf[l][e] to its V accumulators.
-template <class Pol, int S, int NV>
+template <class Pol, int NV>
 static void compute_tile(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES], uint32_t n_entries,
                          const uint32_t rowoff[cfg::MAX_KERNEL], uint32_t xoff, uint32_t y, uint32_t x0,
                          hls::stream<pkt_t> s_out[cfg::P], const geom_t& g, fill_t& f, hls::stream<beat_t>& s_in) {
     typename Pol::acc_v acc[cfg::P];
 #pragma HLS ARRAY_PARTITION variable = acc complete dim = 1
-    const int s = int(L.stride);
 comp_clear:
     for (int l = 0; l < cfg::P; l++) {
 #pragma HLS UNROLL
@@ -256,7 +284,7 @@ comp_entry:
         for (int l = 0; l < cfg::P; l++) {
 #pragma HLS UNROLL
             const dec_t& d = wbuf[l][e];
-            if (!(d.flags & DEC_NOP)) Pol::template apply<S, NV>(acc[l], d, lbuf, d.base + rowoff[d.ky] + xoff, s);
+            if (!(d.flags & DEC_NOP)) Pol::template apply<NV>(acc[l], d, lbuf, d.base + rowoff[d.ky] + xoff);
             if (d.flags & DEC_LAST) {
                 pkt_t p;
                 p.y = y;
@@ -274,7 +302,7 @@ comp_entry:
 
 // C-simulation of compute_tile: the same arithmetic lane after lane (each lane's list streams through the
 // cache once; the lanes are independent and each has its own output stream, so the results are the same).
-template <class Pol, int S, int NV>
+template <class Pol, int NV>
 static void compute_tile_sw(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES],
                             const uint32_t lane_len[cfg::P], const uint32_t rowoff[cfg::MAX_KERNEL], uint32_t xoff,
                             uint32_t y, uint32_t x0, hls::stream<pkt_t> s_out[cfg::P]) {
@@ -286,7 +314,7 @@ static void compute_tile_sw(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MAX_
         const uint32_t n = lane_len[l];
         for (uint32_t e = 0; e < n; e++) {
             const dec_t& d = wl[e];
-            if (!(d.flags & DEC_NOP)) Pol::template sw_apply<S, NV>(acc, d, lbuf + d.base + rowoff[d.ky] + xoff);
+            if (!(d.flags & DEC_NOP)) Pol::template sw_apply<NV>(acc, d, lbuf + d.base + rowoff[d.ky] + xoff);
             if (d.flags & DEC_LAST) {
                 pkt_t p;
                 p.y = y;
@@ -300,8 +328,8 @@ static void compute_tile_sw(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MAX_
     }
 }
 
-// the stride and the live pixel count as template constants (vectorizable loops)
-template <class Pol, int S>
+// the live pixel count as a template constant (vectorizable loops)
+template <class Pol>
 static void compute_tile_csim(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES],
                               const uint32_t lane_len[cfg::P], uint32_t n_entries,
                               const uint32_t rowoff[cfg::MAX_KERNEL], uint32_t xoff, uint32_t y, uint32_t x0,
@@ -309,13 +337,13 @@ static void compute_tile_csim(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MA
     const int V = cfg::V;
     (void)n_entries;
     if (V % 8 == 0 && nv <= uint32_t(V / 8))
-        compute_tile_sw<Pol, S, (V % 8 == 0 ? V / 8 : V)>(L, wbuf, lane_len, rowoff, xoff, y, x0, s_out);
+        compute_tile_sw<Pol, (V % 8 == 0 ? V / 8 : V)>(L, wbuf, lane_len, rowoff, xoff, y, x0, s_out);
     else if (V % 4 == 0 && nv <= uint32_t(V / 4))
-        compute_tile_sw<Pol, S, (V % 4 == 0 ? V / 4 : V)>(L, wbuf, lane_len, rowoff, xoff, y, x0, s_out);
+        compute_tile_sw<Pol, (V % 4 == 0 ? V / 4 : V)>(L, wbuf, lane_len, rowoff, xoff, y, x0, s_out);
     else if (V % 2 == 0 && nv <= uint32_t(V / 2))
-        compute_tile_sw<Pol, S, (V % 2 == 0 ? V / 2 : V)>(L, wbuf, lane_len, rowoff, xoff, y, x0, s_out);
+        compute_tile_sw<Pol, (V % 2 == 0 ? V / 2 : V)>(L, wbuf, lane_len, rowoff, xoff, y, x0, s_out);
     else
-        compute_tile_sw<Pol, S, V>(L, wbuf, lane_len, rowoff, xoff, y, x0, s_out);
+        compute_tile_sw<Pol, V>(L, wbuf, lane_len, rowoff, xoff, y, x0, s_out);
 }
 #endif
 
@@ -323,19 +351,20 @@ template <class Pol>
 static void compute_rows(const layer_t& L, const geom_t& g, const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES],
                          const uint32_t* lane_len, uint32_t n_entries, hls::stream<beat_t>& s_in,
                          hls::stream<pkt_t> s_out[cfg::P], bool fill) {
-    // V pixels at stride <= 2 read 2V consecutive entries at most: 2V cyclic banks serve them in one cycle;
-    // one port reads, the other is the fill's write port (FILL_OVERLAP)
-#pragma HLS ARRAY_PARTITION variable = lbuf cyclic factor = 2 * cfg::V dim = 1
+    // every read is V consecutive entries and every fill beat AXI_BYTES consecutive entries (geom_t):
+    // LB_BANKS = max(V, AXI_BYTES) cyclic banks serve each in one cycle; one port reads, the other is the
+    // fill's write port (FILL_OVERLAP)
+#pragma HLS ARRAY_PARTITION variable = lbuf cyclic factor = cfg::LB_BANKS dim = 1
 #pragma HLS BIND_STORAGE variable = lbuf type = ram_s2p impl = bram
 #pragma HLS ARRAY_PARTITION variable = wbuf complete dim = 1
     int next_iy = -int(L.pad);
     // overlapped: the rows of output row 0 before the first row (the prologue, charged to the load stage)
-    if (cfg::FILL_OVERLAP && fill) absorb_rows(L, g, next_iy, 0, s_in);
+    if (cfg::FILL_OVERLAP && fill) absorb_rows(L, g, L.in_ch, next_iy, 0, s_in);
 comp_row:
     for (uint32_t y = 0; y < g.rows; y++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 224
         // not overlapped: this row's new input rows first
-        uint32_t absorbed = cfg::FILL_OVERLAP || !fill ? 0u : absorb_rows(L, g, next_iy, y, s_in);
+        uint32_t absorbed = cfg::FILL_OVERLAP || !fill ? 0u : absorb_rows(L, g, L.in_ch, next_iy, y, s_in);
         // overlapped: the next row's new input rows, into the slots this row does not read
 #ifdef __SYNTHESIS__
         fill_t f = fill_begin(L, g, next_iy, cfg::FILL_OVERLAP && fill ? y + 1 : g.rows);
@@ -355,16 +384,13 @@ comp_row:
         for (uint32_t t = 0; t < g.tiles; t++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 14
             const uint32_t x0 = t * cfg::V;
-            const uint32_t xoff = x0 * L.stride;
+            const uint32_t xoff = x0;  // stride 2: the row is phase-split (geom_t)
 #ifdef __SYNTHESIS__
-            compute_tile<Pol, 0, cfg::V>(L, wbuf, n_entries, rowoff, xoff, y, x0, s_out, g, f, s_in);
+            compute_tile<Pol, cfg::V>(L, wbuf, n_entries, rowoff, xoff, y, x0, s_out, g, f, s_in);
             (void)lane_len;
 #else
             const uint32_t nv = g.vw - x0 < uint32_t(cfg::V) ? g.vw - x0 : uint32_t(cfg::V);
-            if (L.stride == 1)
-                compute_tile_csim<Pol, 1>(L, wbuf, lane_len, n_entries, rowoff, xoff, y, x0, nv, s_out);
-            else
-                compute_tile_csim<Pol, 2>(L, wbuf, lane_len, n_entries, rowoff, xoff, y, x0, nv, s_out);
+            compute_tile_csim<Pol>(L, wbuf, lane_len, n_entries, rowoff, xoff, y, x0, nv, s_out);
 #endif
         }
         // the fill beats the entry loops did not absorb
@@ -376,7 +402,7 @@ comp_row:
             fill_step(L, g, f, s_in);
         }
 #else
-        const uint32_t fill = fill_next ? absorb_rows(L, g, next_iy, y + 1, s_in) : 0u;
+        const uint32_t fill = fill_next ? absorb_rows(L, g, L.in_ch, next_iy, y + 1, s_in) : 0u;
 #endif
         FQ_CYCLES({
             const uint64_t busy = uint64_t(g.tiles) * n_entries;  // entry-loop cycles that absorb a beat
@@ -488,7 +514,7 @@ static void conv_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L,
     hls::stream<pkt_t> s_out[cfg::P];
 #pragma HLS STREAM variable = s_in depth = 64
 #pragma HLS STREAM variable = s_out depth = 4
-    load_rows(act_in, L, g, 0, s_in, fill);
+    load_rows(act_in, L, g, 0, s_in, 0, L.in_ch, fill);
     compute_rows<Pol>(L, g, wbuf, lane_len, n_entries, s_in, s_out, fill);
     store_rows<Pol>(act_in, act_out, L, g, chtab, chcnt, prm, s_out);
 }
@@ -548,7 +574,7 @@ decode_entry:
             dec_t d;
             const uint8_t* ep = w + off + (e * cfg::P + l) * Pol::ENTRY_BYTES;
             ok &= Pol::decode(ep, pos[l], lane_ch[l], chcnt[l], kg, L, d);
-            d.base = d.ci * g.ring * g.pitch + d.kx;  // line-buffer address of (ci, kx), once per pass
+            d.base = d.ci * g.ring * g.pitch + kx_off(g, d.kx);  // line-buffer address of (ci, kx), once per pass
             if (d.flags & DEC_LAST) {
                 ok &= lane_ch[l] < chcnt[l];
                 lane_ch[l]++;
@@ -680,74 +706,83 @@ pass:
 }
 
 // ---------------------------------------------------------------------------------------------------------
-// max pool: the line buffer again (padded with the smallest value), k*k cycles per tile and group of
-// Pol::POOL_LANES channels: each lane of the FQ engine has its own line-buffer reader, so its P lanes pool P
-// channels at once; the int8 engine's lanes share one broadcast reader and pool one channel at a time.
+// max pool: the line buffer again (padded with the smallest value), in groups of as many channels as it holds
+// (one pass over the rows each), k*k cycles per tile and group of Pol::POOL_LANES channels: each lane of the FQ
+// engine has its own line-buffer reader, so its P lanes pool P channels at once; the int8 engine's lanes share
+// one broadcast reader and pool one channel at a time.
 template <class Pol>
 static int maxpool_layer(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, uint64_t& cycles) {
     const geom_t g = geometry(L);
-    if (L.in_ch * g.ring * g.pitch > uint32_t(cfg::LB_DEPTH)) return ST_LINE_BUFFER;
+    const uint32_t per_ch = g.ring * g.pitch;
+    if (per_ch > uint32_t(cfg::LB_DEPTH)) return ST_LINE_BUFFER;
+    const uint32_t G = uint32_t(cfg::LB_DEPTH) / per_ch < L.in_ch ? uint32_t(cfg::LB_DEPTH) / per_ch : L.in_ch;
     const uint32_t NL = Pol::POOL_LANES;
-    hls::stream<beat_t> s_in("s_in_pool");
-    // sequential in C-simulation; in hardware load and pool overlap like the conv stages
-    load_rows(act_in, L, g, act_t(-512), s_in);
-    int next_iy = -int(L.pad);
     const uint32_t plane = L.out_h * L.out_w;
-    const uint32_t groups = (L.in_ch + NL - 1) / NL;
-    uint64_t c = cfg::DEPTH_DATAFLOW;
-pool_row:
-    for (uint32_t y = 0; y < L.out_h; y++) {
+    uint64_t c = 0;
+pool_chgroup:
+    for (uint32_t c0 = 0; c0 < L.in_ch; c0 += G) {
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 4
+        const uint32_t n_ch = L.in_ch - c0 < G ? L.in_ch - c0 : G;
+        hls::stream<beat_t> s_in("s_in_pool");
+        // sequential in C-simulation; in hardware load and pool overlap like the conv stages
+        load_rows(act_in, L, g, act_t(-512), s_in, c0, n_ch);
+        int next_iy = -int(L.pad);
+        const uint32_t groups = (n_ch + NL - 1) / NL;
+        c += cfg::DEPTH_DATAFLOW;
+    pool_row:
+        for (uint32_t y = 0; y < L.out_h; y++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 112
-        uint32_t absorbed = absorb_rows(L, g, next_iy, y, s_in);
-        uint64_t out_beats = 0;
-    pool_tile:
-        for (uint32_t t = 0; t < g.tiles; t++) {
-            const uint32_t x0 = t * cfg::V;
-            const uint32_t nv = L.out_w - x0 < uint32_t(cfg::V) ? L.out_w - x0 : uint32_t(cfg::V);
-        pool_group:
-            for (uint32_t cg = 0; cg < groups; cg++) {
+            uint32_t absorbed = absorb_rows(L, g, n_ch, next_iy, y, s_in);
+            uint64_t out_beats = 0;
+        pool_tile:
+            for (uint32_t t = 0; t < g.tiles; t++) {
+                const uint32_t x0 = t * cfg::V;
+                const uint32_t nv = L.out_w - x0 < uint32_t(cfg::V) ? L.out_w - x0 : uint32_t(cfg::V);
+            pool_group:
+                for (uint32_t cg = 0; cg < groups; cg++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 512
-                act_t m[Pol::POOL_LANES][cfg::V];
+                    act_t m[Pol::POOL_LANES][cfg::V];
 #pragma HLS ARRAY_PARTITION variable = m complete dim = 0
-                for (uint32_t l = 0; l < NL; l++)
-                    for (int v = 0; v < cfg::V; v++) m[l][v] = act_t(-512);
-            pool_win:
-                for (uint32_t kk = 0; kk < L.kernel * L.kernel; kk++) {
+                    for (uint32_t l = 0; l < NL; l++)
+                        for (int v = 0; v < cfg::V; v++) m[l][v] = act_t(-512);
+                pool_win:
+                    for (uint32_t kk = 0; kk < L.kernel * L.kernel; kk++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 9
-                    uint32_t ky = kk / L.kernel, kx = kk % L.kernel;
-                    int iy = int(y * L.stride) - int(L.pad) + int(ky);
-                    uint32_t slot = ring_slot(L, g, iy);
-                pool_lane:
-                    for (uint32_t l = 0; l < NL; l++) {
+                        uint32_t ky = kk / L.kernel, kx = kk % L.kernel;
+                        int iy = int(y * L.stride) - int(L.pad) + int(ky);
+                        uint32_t slot = ring_slot(L, g, iy);
+                    pool_lane:
+                        for (uint32_t l = 0; l < NL; l++) {
 #pragma HLS UNROLL
-                        const uint32_t ci = cg * NL + l;
-                        if (ci < L.in_ch) {
-                            const act_t* x = lbuf + (ci * g.ring + slot) * g.pitch + x0 * L.stride + kx;
-                            for (int v = 0; v < cfg::V; v++) {
+                            const uint32_t ci = cg * NL + l;
+                            if (ci < n_ch) {
+                                const act_t* x = lbuf + (ci * g.ring + slot) * g.pitch + kx_off(g, kx) + x0;
+                                for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
-                                act_t xv = x[v * L.stride];
-                                if (xv > m[l][v]) m[l][v] = xv;
+                                    act_t xv = x[v];
+                                    if (xv > m[l][v]) m[l][v] = xv;
+                                }
                             }
                         }
                     }
-                }
-                for (uint32_t l = 0; l < NL; l++) {
-                    const uint32_t ci = cg * NL + l;
-                    if (ci >= L.in_ch) break;
-                    for (uint32_t v = 0; v < nv; v++)
-                        act_out[L.out_off + ci * plane + y * L.out_w + x0 + v] = uint8_t(int(m[l][v]) & 0xff);
-                    out_beats += beats(nv);  // one write burst per channel and tile
+                    for (uint32_t l = 0; l < NL; l++) {
+                        const uint32_t ci = cg * NL + l;
+                        if (ci >= n_ch) break;
+                        for (uint32_t v = 0; v < nv; v++)
+                            act_out[L.out_off + (c0 + ci) * plane + y * L.out_w + x0 + v] = uint8_t(int(m[l][v]) & 0xff);
+                        out_beats += beats(nv);  // one write burst per channel and tile
+                    }
                 }
             }
+            FQ_CYCLES({
+                uint64_t comp = absorbed + uint64_t(g.tiles) * groups * (L.kernel * L.kernel) + cfg::DEPTH_COMPUTE;
+                uint64_t m = row_load[y] > comp ? row_load[y] : comp;
+                if (out_beats > m) m = out_beats;
+                c += m;
+            })
+            (void)absorbed;
         }
-        FQ_CYCLES({
-            uint64_t comp = absorbed + uint64_t(g.tiles) * groups * (L.kernel * L.kernel) + cfg::DEPTH_COMPUTE;
-            uint64_t m = row_load[y] > comp ? row_load[y] : comp;
-            if (out_beats > m) m = out_beats;
-            c += m;
-        })
-        (void)absorbed;
     }
     FQ_CYCLES(cycles += c;)
     (void)c;
@@ -820,6 +855,7 @@ static layer_t parse_desc(const uint32_t* d) {
 
 static int check_shape(const layer_t& L) {
     if (L.kernel < 1 || L.kernel > uint32_t(cfg::MAX_KERNEL) || L.stride < 1 || L.stride > 2) return ST_BAD_SHAPE;
+    if ((L.flags & FLAG_FLAT) && L.stride != 1) return ST_BAD_SHAPE;  // flat mode is stride 1 (geom_t)
     if (L.in_ch < 1 || L.in_ch > uint32_t(cfg::MAX_IN_CH) || L.out_ch < 1 || L.out_ch > uint32_t(cfg::MAX_OUT_CH))
         return ST_BAD_SHAPE;
     if (L.in_w < 1 || L.in_h < 1 || L.out_h < 1 || L.out_w < 1 || L.out_h > uint32_t(cfg::MAX_ROWS)) return ST_BAD_SHAPE;

@@ -40,20 +40,20 @@ static inline void unflatten(uint32_t pos, const kgeom_t& g, dec_t& d) {
 
 #ifndef __SYNTHESIS__
 // Software kernels of the C-simulation (same arithmetic as apply(); restrict pointers let g++ -O2 vectorize).
-template <int S, int NV>
+template <int NV>
 static inline void sw_shift_add(int32_t* __restrict q, int32_t* __restrict m, const int16_t* __restrict x, int e,
                                 int32_t nz, int32_t neg, int d, int32_t mneg) {
     for (int v = 0; v < NV; v++) {
-        const int32_t xv = x[v * S];
+        const int32_t xv = x[v];
         const int32_t t = int32_t(uint32_t(xv) << e) & nz;  // x << exp, or 0 for sign 0
         q[v] += (t ^ neg) - neg;                            // conditional negate
         const int32_t u = int32_t(uint32_t(xv) << d);
         m[v] += (u ^ mneg) - mneg;
     }
 }
-template <int S, int NV>
+template <int NV>
 static inline void sw_mac(int32_t* __restrict a, const int16_t* __restrict x, int16_t w) {
-    for (int v = 0; v < NV; v++) a[v] += int16_t(w * x[v * S]);  // |w x| <= 128 * 255 fits 16 bits
+    for (int v = 0; v < NV; v++) a[v] += int16_t(w * x[v]);  // |w x| <= 128 * 255 fits 16 bits
 }
 #endif
 
@@ -107,14 +107,14 @@ struct FqPolicy {
         return ok;
     }
 
-    // Apply one decoded weight to the first NV of the V output pixels: pixel v reads lb[i0 + v * stride]
-    // (S = 0: the runtime stride `s`; the C-simulation instantiates S = 1, 2 and small NV for speed).
-    template <int S, int NV>
-    static void apply(acc_v& a, const dec_t& d, const act_t lb[cfg::LB_DEPTH], uint32_t i0, int s) {
+    // Apply one decoded weight to the first NV of the V output pixels: pixel v reads lb[i0 + v] (at stride 2
+    // too: the line buffer stores such rows phase-split, fq_engine.h geom_t).
+    template <int NV>
+    static void apply(acc_v& a, const dec_t& d, const act_t lb[cfg::LB_DEPTH + cfg::LB_SLACK], uint32_t i0) {
     apply_v:
         for (int v = 0; v < NV; v++) {
 #pragma HLS UNROLL
-            act_t xv = lb[i0 + v * (S ? S : s)];
+            act_t xv = lb[i0 + v];
 #ifdef __SYNTHESIS__
             accq_t t = accq_t(xv) << ap_uint<cfg::EXP_BITS>(d.exp);
             if (d.sign > 0) a.q[v] += t;
@@ -130,9 +130,9 @@ struct FqPolicy {
     }
 
 #ifndef __SYNTHESIS__
-    template <int S, int NV>
+    template <int NV>
     static void sw_apply(acc_v& a, const dec_t& d, const act_t* x) {
-        sw_shift_add<S, NV>(a.q, a.m, x, d.exp, d.sign != 0 ? -1 : 0, d.sign < 0 ? -1 : 0, d.mshift,
+        sw_shift_add<NV>(a.q, a.m, x, d.exp, d.sign != 0 ? -1 : 0, d.sign < 0 ? -1 : 0, d.mshift,
                             d.msign < 0 ? -1 : 0);
     }
 #endif
@@ -192,19 +192,19 @@ struct Int8Policy {
         return true;
     }
 
-    template <int S, int NV>
-    static void apply(acc_v& a, const dec_t& d, const act_t lb[cfg::LB_DEPTH], uint32_t i0, int s) {
+    template <int NV>
+    static void apply(acc_v& a, const dec_t& d, const act_t lb[cfg::LB_DEPTH + cfg::LB_SLACK], uint32_t i0) {
     apply_v:
         for (int v = 0; v < NV; v++) {
 #pragma HLS UNROLL
-            a.a[v] += acc_t(d.w) * acc_t(lb[i0 + v * (S ? S : s)]);
+            a.a[v] += acc_t(d.w) * acc_t(lb[i0 + v]);
         }
     }
 
 #ifndef __SYNTHESIS__
-    template <int S, int NV>
+    template <int NV>
     static void sw_apply(acc_v& a, const dec_t& d, const act_t* x) {
-        sw_mac<S, NV>(a.a, x, int16_t(d.w));
+        sw_mac<NV>(a.a, x, int16_t(d.w));
     }
 #endif
 

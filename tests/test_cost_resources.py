@@ -78,21 +78,30 @@ def test_engine_composition():
     assert est.total.dsp == 32 * 8 * 1 + 8 * 3  # one DSP per int8 MAC (no packing) + V requantizers (store)
     fq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8), units, 18432)
     assert fq.total.dsp == 8 * 3
-    # FQ lanes read independently: with the fill beside compute one line-buffer copy of 8 banks per lane (read
-    # port + fill write port), without it one per two lanes; the int8 engine broadcasts one copy either way
-    # each bank holds 1/V of the HLS array (LB_DEPTH = lb_depth(cfg), sized for ResNet-18's largest layer
-    # at this V: the 112-wide max pool, 64 x 5 x 114 entries), not just the band passed in
-    from fq_hls.hw.geometry import lb_depth
+    # FQ lanes read independently: with the fill beside compute one line-buffer copy per lane (read port +
+    # fill write port), without it one per two lanes; the int8 engine broadcasts one copy either way. A copy
+    # is LB_BANKS = max(V, AXI bytes) = 16 banks on zcu104 (a fill beat writes 16 consecutive entries), each
+    # holding 1/16 of the HLS array: LB_DEPTH + LB_SLACK, not just the band. LB_DEPTH covers ResNet-18's
+    # largest conv layer at this V (layer4.0.conv1: 256 channels x 5 ring rows x 16 entries of its
+    # phase-split padded row), rounded up to whole BRAM18s (2K x 9) per bank
+    from fq_hls.hw.geometry import lb_banks, lb_depth, lb_depth_choices, lb_slack
 
-    depth = lb_depth(hardware_config("zcu104", "fq", lanes=32, pixels=8))
-    assert depth == 64 * 5 * 114 > 18432
-    bank = R.bram18_for(-(-depth // 8), 9)
-    assert fq.parts["line_buffer"][0].bram18 == 32 * 8 * bank
+    cfg = hardware_config("zcu104", "fq", lanes=32, pixels=8)
+    depth = lb_depth(cfg)
+    assert lb_banks(cfg) == 16 and lb_slack(cfg) == 8 + 7 and 256 * 5 * 16 > 18432
+    assert depth + lb_slack(cfg) == 16 * 2048 * 1 > 256 * 5 * 16 + lb_slack(cfg)
+    bank = R.bram18_for(-(-(depth + lb_slack(cfg)) // 16), 9)
+    assert bank == 1
+    deeper = lb_depth_choices(cfg)[1]
+    assert deeper + lb_slack(cfg) == 16 * 2048 * 2
+    fq2 = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8, lb_words=deeper), units, 18432)
+    assert fq2.parts["line_buffer"][0].bram18 == 2 * 32 * 16 and fq2.lb_depth == deeper
+    assert fq.parts["line_buffer"][0].bram18 == 32 * 16 * bank
     fq_seq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8, fill_overlap=False), units, 18432)
-    assert fq_seq.parts["line_buffer"][0].bram18 == 16 * 8 * bank
-    assert est.parts["line_buffer"][0].bram18 == 8 * bank
+    assert fq_seq.parts["line_buffer"][0].bram18 == 16 * 16 * bank
+    assert est.parts["line_buffer"][0].bram18 == 16 * bank
     i8_seq = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8, fill_overlap=False), units, 18432)
-    assert i8_seq.parts["line_buffer"][0].bram18 == 8 * bank
+    assert i8_seq.parts["line_buffer"][0].bram18 == 16 * bank
     # ping-pong halves (2 x 4608 x 16 bit) per lane: one URAM per lane on a URAM board, 9 BRAM18 without
     assert fq.parts["weight_buffer"][0].uram == 32
     z2 = R.estimate(hardware_config("pynq-z2", "fq", lanes=8, pixels=4), FixedUnits("zynq7"), 18432)

@@ -10,6 +10,7 @@ from string import Template
 from ..hw import abi
 from ..hw.config import HardwareConfig
 from ..hw.cycles import DEPTHS
+from ..hw.geometry import lb_banks, lb_slack
 from ..hw.program import DESC_FIELDS, DESC_WORDS, lb_depth
 from ..hw.streams import max_channels_per_lane
 
@@ -38,6 +39,8 @@ def config_header(cfg: HardwareConfig) -> str:
         max_entries=cfg.max_nnz_per_lane,
         max_j=max_channels_per_lane(cfg),
         lb_depth=lb_depth(cfg),
+        lb_banks=lb_banks(cfg),
+        lb_slack=lb_slack(cfg),
         acc_bits=cfg.acc_bits,
         accq_bits=cfg.accq_bits,
         accm_bits=cfg.accm_bits,

@@ -22,7 +22,7 @@ from .yosys import FLOWS, find_yosys, synthesize, yosys_version
 
 DEFAULT_SPARSITY = 0.9
 NETWORKS = {"resnet18": "ResNet-18, 224x224 ImageNet", "resnet18-cifar": "ResNet-18, 32x32 CIFAR"}
-TOP_CANDIDATES = 6  # fitting (P, V) with the largest P * V (per fill variant) whose fps the cycle model evaluates
+TOP_CANDIDATES = 6  # fitting (P, V) with the largest P * V (per line-buffer variant) whose fps the cycle model evaluates
 
 # DESIGN.md "Reference anchors" (label "published"): 8-bit Vitis AI DPU and hls4ml figures.
 PUBLISHED = {
@@ -239,8 +239,10 @@ def build_report(boards: list[str] | None = None, model_path: str | None = None,
                 entry[engine] = {"note": "no configuration fits the board"}
                 continue
             best = None
-            # the largest fitting sizes of each line-buffer fill variant (resources.fill_variants)
-            top = [e for ov in R.fill_variants(engine) for e in [c for c in cands if c.fill_overlap == ov][:TOP_CANDIDATES]]
+            # the largest fitting sizes of each line-buffer variant (fill beside compute or not, default or
+            # deeper line buffer: resources.variant)
+            top = [e for var in dict.fromkeys(R.variant(c) for c in cands)
+                   for e in [c for c in cands if R.variant(c) == var][:TOP_CANDIDATES]]
             for est in top:
                 t = _fps(R.config_of(est), graphs[primary][engine])
                 if best is None or t.fps > best[1].fps:

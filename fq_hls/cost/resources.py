@@ -12,8 +12,9 @@ line buffer is replicated: with the fill beside compute (HardwareConfig.fill_ove
 one copy per lane (simple dual port: the lane's read port + the fill's write port), without it one copy per
 two lanes (both ports read; the fill stalls compute). 8-bit engine (dense): lanes run in
 lockstep on the same (ci, ky, kx), so one line-buffer copy is broadcast to all lanes (its second port is
-the fill's write port either way). Both: V banks of
-9-bit words (pixel column mod V) per copy, one V-pixel rotator per reader.
+the fill's write port either way). Both: lb_banks(cfg) = max(V, AXI bytes) cyclic banks of 9-bit words per
+copy (every read is V consecutive entries, stride-2 rows being stored phase-split; every fill beat AXI-bytes
+consecutive entries), one V-pixel rotator per reader.
 
 DSPs of the 8-bit engine: one int8 x int9 multiply-accumulate per DSP48 (no two-MACs-per-DSP packing):
 that is what Vitis HLS infers for the `acc += ap_int<8> * ap_int<9>` of hls_src Int8Policy; packing two
@@ -26,7 +27,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from ..hw.config import BOARDS, BoardInfo, HardwareConfig, hardware_config
-from ..hw.geometry import lb_depth
+from ..hw.geometry import lb_banks, lb_depth, lb_depth_choices, lb_slack
 from . import rtl
 from .yosys import SynthResult, synthesize
 
@@ -130,6 +131,8 @@ class EngineEstimate:
     parts: dict[str, tuple[Resources, str]]  # component -> (resources, evidence)
     evidence: dict[str, str] = field(default_factory=dict)  # field -> label
     fill_overlap: bool = True  # HardwareConfig.fill_overlap of the estimated engine
+    lb_words: int = 0  # HardwareConfig.lb_words of the estimated engine (0: the default depth)
+    lb_depth: int = 0  # line-buffer entries per copy that this engine instantiates (LB_DEPTH)
 
     def utilisation(self, info: BoardInfo) -> dict[str, float]:
         t = self.total
@@ -152,7 +155,7 @@ class EngineEstimate:
             "lut": int(round(t.lut)), "ff": int(round(t.ff)), "carry": int(round(t.carry)), "dsp": int(t.dsp),
             "bram18": int(t.bram18), "bram36": int(t.bram36), "uram": int(t.uram),
             "lanes": self.lanes, "pixels": self.pixels, "clock_mhz": self.clock_mhz,
-            "fill_overlap": self.fill_overlap,
+            "fill_overlap": self.fill_overlap, "lb_depth": self.lb_depth,
             "parts": {k: {**{f: round(v, 1) for f, v in asdict(r).items()}, "evidence": ev}
                       for k, (r, ev) in self.parts.items()},
             "evidence": dict(self.evidence),
@@ -196,9 +199,10 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
     parts: dict[str, tuple[Resources, str]] = {}
     rot = units.rotator(V) if V > 1 else Resources()
     reader = Resources(lut=READER_LUT_PER_PIXEL * V, ff=READER_FF_PER_PIXEL * V)
-    # what the HLS instantiates (fq_config.h LB_DEPTH), never less than the networks' band
-    bank_depth = math.ceil(max(band, lb_depth(cfg)) / V)
-    copy_bram = V * bram18_for(bank_depth, ACT_WORD_BITS)
+    # what the HLS instantiates (fq_config.h LB_DEPTH + LB_SLACK in LB_BANKS banks), never less than the band
+    banks = lb_banks(cfg)
+    bank_depth = math.ceil((max(band, lb_depth(cfg)) + lb_slack(cfg)) / banks)
+    copy_bram = banks * bram18_for(bank_depth, ACT_WORD_BITS)
     if cfg.engine == "fq":
         parts["pe"] = (units.fq_pe(cfg).scale(P * V), "yosys")
         parts["recombine"] = (units.recombine(cfg).scale(V), "yosys")
@@ -235,7 +239,8 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
     for r, _ in parts.values():
         total = total + r
     ev = {f: "model" for f in ("lut", "ff", "dsp", "bram36", "uram")}
-    return EngineEstimate(cfg.board, cfg.engine, P, V, cfg.clock_mhz, total, parts, ev, cfg.fill_overlap)
+    return EngineEstimate(cfg.board, cfg.engine, P, V, cfg.clock_mhz, total, parts, ev, cfg.fill_overlap,
+                          cfg.lb_words, lb_depth(cfg))
 
 
 def fill_variants(engine: str) -> tuple[bool, ...]:
@@ -245,24 +250,33 @@ def fill_variants(engine: str) -> tuple[bool, ...]:
 
 
 def candidates(board: str, engine: str, units: UnitCosts, band: int, **cfg_overrides) -> list[EngineEstimate]:
-    """Every (P, V) of LANE_CHOICES x PIXEL_CHOICES that fits the board, by decreasing P * V (for a given
-    `fill_overlap` override, or for each of fill_variants(engine))."""
+    """Every (P, V) of LANE_CHOICES x PIXEL_CHOICES that fits the board, by decreasing P * V, for each
+    line-buffer variant: `fill_overlap` (an override, or each of fill_variants(engine)) x `lb_words` (an
+    override, or each of geometry.lb_depth_choices at that V)."""
     info = BOARDS[board]
     out = []
     variants = (cfg_overrides.pop("fill_overlap"),) if "fill_overlap" in cfg_overrides else fill_variants(engine)
+    fixed_lb = cfg_overrides.pop("lb_words", None)
     for ov in variants:
         for V in PIXEL_CHOICES:
-            for P in LANE_CHOICES:
-                cfg = hardware_config(board, engine, lanes=P, pixels=V, fill_overlap=ov, **cfg_overrides)
-                est = estimate(cfg, units, band)
-                if est.fits(info):
-                    out.append(est)
-                else:
-                    break  # more lanes never cost less (tested), so larger P cannot fit either
-    out.sort(key=lambda e: (-(e.lanes * e.pixels), -e.pixels, not e.fill_overlap))
+            base = hardware_config(board, engine, lanes=LANE_CHOICES[0], pixels=V, fill_overlap=ov, **cfg_overrides)
+            for lbw in (fixed_lb,) if fixed_lb is not None else lb_depth_choices(base):
+                for P in LANE_CHOICES:
+                    cfg = replace(base, lanes=P, lb_words=lbw)
+                    est = estimate(cfg, units, band)
+                    if est.fits(info):
+                        out.append(est)
+                    else:
+                        break  # more lanes never cost less (tested), so larger P cannot fit either
+    out.sort(key=lambda e: (-(e.lanes * e.pixels), -e.pixels, not e.fill_overlap, e.lb_words))
     return out
+
+
+def variant(est: EngineEstimate) -> tuple[bool, bool]:
+    """The line-buffer variant of an estimate: (fill beside compute, deeper than the default)."""
+    return est.fill_overlap, est.lb_words > 0
 
 
 def config_of(est: EngineEstimate, **cfg_overrides) -> HardwareConfig:
     return replace(hardware_config(est.board, est.engine, **cfg_overrides), lanes=est.lanes, pixels=est.pixels,
-                   fill_overlap=est.fill_overlap)
+                   fill_overlap=est.fill_overlap, lb_words=est.lb_words)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ir import ConvLayer, IntegerGraph, PoolLayer
 from .config import HardwareConfig
-from .geometry import flat_possible, geometry
+from .geometry import flat_possible, geometry, pool_channels
 from .streams import IDX_MAX, assign_lanes, max_channels_per_lane, naf_digits, shift_coding
 
 # pipeline depths (cycles) shared with the C++ through fq_config.h
@@ -44,12 +44,6 @@ def _row_schedule(out_h: int, in_h: int, k: int, s: int, p: int) -> list[tuple[i
         out.append((len(rows), sum(1 for r in rows if 0 <= r < in_h)))
         nxt = max(nxt, last + 1)
     return out
-
-
-def _geometry(in_w: int, out_w: int, k: int, s: int, p: int, cfg: HardwareConfig) -> tuple[int, int]:
-    tiles = -(-out_w // cfg.pixels)
-    pitch = max(in_w + 2 * p, (tiles * cfg.pixels - 1) * s + k)
-    return tiles, pitch
 
 
 def escapes(w2d: np.ndarray) -> np.ndarray:
@@ -104,7 +98,7 @@ def _conv_parts(
     k, s, p = layer.kernel, layer.stride, layer.pad
     eb = 2 if cfg.engine == "fq" else 1
     g = geometry(W, Ho, Wo, k, s, p, cfg, flat)
-    tiles, pitch = g.tiles, g.pitch
+    tiles = g.tiles
     if flat:  # one virtual row reading every input row the map needs
         last = g.last_row(0, Ho, k, s, p)
         sched = [(last + p + 1, sum(1 for r in range(-p, last + 1) if 0 <= r < H))]
@@ -115,7 +109,7 @@ def _conv_parts(
     ob = 4 if layer.out_bits == 32 else 1
     res = layer.residual is not None and layer.out_bits != 32
     nvs = [g.valid(t, V, Wo) for t in range(tiles)]
-    bpr = _beats(pitch, A)  # stream beats per line-buffer row
+    bpr = g.beats_per_row(A)  # stream beats per line-buffer row
     loads, rows = [], []
     for n_pass, lane_ch in enumerate(passes):
         if flat and n_pass == 1:  # the whole map stays in the line buffer: later passes stream nothing
@@ -175,21 +169,29 @@ def pool_lanes(cfg: HardwareConfig) -> int:
 
 
 def _maxpool(layer: PoolLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
+    """Channel groups that fit the line buffer (geometry.pool_channels), one pass over the rows each: a row
+    absorbs its new input rows, then pools its tiles."""
     A = cfg.axi_bits // 8
     V = cfg.pixels
     C, H, W = in_shape
     _, Ho, Wo = out_shape
     k, s, p = layer.kernel, layer.stride, layer.pad
-    tiles, pitch = _geometry(W, Wo, k, s, p, cfg)
-    bpr = _beats(pitch, A)
-    out_beats = C * sum(_beats(min(V, Wo - t * V), A) for t in range(tiles))
-    groups = -(-C // pool_lanes(cfg))
-    c = DEPTHS["layer"] + DEPTHS["dataflow"]
-    for n_rows, inside in _row_schedule(Ho, H, k, s, p):
-        stream = C * n_rows * bpr
-        load = max(_beats(C * inside * W, A), stream)
-        comp = stream + tiles * groups * k * k + DEPTHS["compute"]
-        c += max(load, comp, out_beats)
+    g = geometry(W, Ho, Wo, k, s, p, cfg)
+    G = pool_channels(C, g, cfg)
+    if G < 1:
+        raise ValueError(f"layer {layer.name}: one channel of the max pool does not fit the line buffer")
+    bpr = g.beats_per_row(A)
+    c = DEPTHS["layer"]
+    for c0 in range(0, C, G):
+        n = min(G, C - c0)
+        out_beats = n * sum(_beats(min(V, Wo - t * V), A) for t in range(g.tiles))
+        groups = -(-n // pool_lanes(cfg))
+        c += DEPTHS["dataflow"]
+        for n_rows, inside in _row_schedule(Ho, H, k, s, p):
+            stream = n * n_rows * bpr
+            load = max(_beats(n * inside * W, A), stream)
+            comp = stream + g.tiles * groups * k * k + DEPTHS["compute"]
+            c += max(load, comp, out_beats)
     return int(c)
 
 

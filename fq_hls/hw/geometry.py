@@ -1,24 +1,34 @@
 """Line-buffer and tile geometry of a conv/max-pool layer (hls_src/fq_engine.h geometry(); docs/engine.md).
 
-Row mode: tiles of V consecutive output pixels of one output row, a ring of k + stride input rows.
+Row mode: tiles of V consecutive output pixels of one output row, a ring of k + stride input rows, each row
+the padded input width. At stride 2 a row is stored phase-split: its even columns, then its odd columns
+(`half` = ceil(padded / 2) entries each), so that the V pixels of a tile (columns 2x + kx) read V consecutive
+entries at `half * (kx & 1) + (kx >> 1) + x`: every read, at either stride, is V consecutive entries, and
+lb_banks(cfg) = max(V, AXI bytes) cyclic banks serve it and the fill's beats in one cycle. Reads of the last
+tile past its row's end only feed dropped pixels (x >= out_w); LB_SLACK entries after the array keep the
+last row's over-read inside it.
 Flat mode (small maps, conv only, descriptor flag FLAG_FLAT): the whole padded input map sits in the line
 buffer, its rows back to back (pitch = q = padded width), and the output map is run as ONE virtual row of
 vw = (out_h - 1) * q + out_w pixels: virtual pixel i reads at i * stride like a row-mode pixel (output row
 y + 1 starts stride rows = q * stride entries further), so the V-pixel reads stay consecutive (same banking);
 i is output (i // q, i % q), dropped when i % q >= out_w (the q - out_w columns between rows). A 7x7 map
-(3x3, pad 1) at V = 16 takes ceil(61 / 16) = 4 tiles instead of 7; at stride 2 the gaps are about half the
-virtual row, so it rarely saves tiles.
+(3x3, pad 1) at V = 16 takes ceil(61 / 16) = 4 tiles instead of 7. Stride 1 only: phase-split rows cannot
+keep a stride-2 virtual row consecutive (and there the gaps are about half the virtual row anyway).
+
+The max pool runs in channel groups that fit the line buffer (pool_channels), so the line buffer is sized by
+the conv layers alone.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .config import HardwareConfig
 
-# (in_ch, in_w, out_h, out_w, k, s, p) of every conv / max-pool shape of ResNet-18 at 224x224 and 32x32
+# (in_ch, in_w, out_h, out_w, k, s, p) of every conv shape of ResNet-18 at 224x224 and 32x32 (the max pool,
+# 64 x 112 -> 56, runs in channel groups and does not size the line buffer)
 RESNET18_LAYERS = (
-    (3, 224, 112, 112, 7, 2, 3), (64, 112, 56, 56, 3, 2, 1),  # conv1, maxpool
+    (3, 224, 112, 112, 7, 2, 3),  # conv1
     (64, 56, 56, 56, 3, 1, 1), (64, 56, 28, 28, 3, 2, 1), (64, 56, 28, 28, 1, 2, 0),
     (128, 28, 28, 28, 3, 1, 1), (128, 28, 14, 14, 3, 2, 1), (128, 28, 14, 14, 1, 2, 0),
     (256, 14, 14, 14, 3, 1, 1), (256, 14, 7, 7, 3, 2, 1), (256, 14, 7, 7, 1, 2, 0),
@@ -29,13 +39,43 @@ RESNET18_LAYERS = (
 )
 
 
+BRAM18_X9_DEPTH = 2048  # entries of one BRAM18 in its 2K x 9 shape: the smallest memory a bank can have
+
+
 def lb_depth(cfg: HardwareConfig) -> int:
     """Line-buffer entries per copy (hls_src lbuf, fq_config.h LB_DEPTH): cfg.lb_words, or by default what
-    ResNet-18 (224x224 and 32x32) needs in row mode at this V. The resource model counts exactly this;
-    flat mode is used only where the whole map fits in it."""
+    ResNet-18's conv layers (224x224 and 32x32) need in row mode at this V, rounded up so that every bank
+    (lb_banks) fills the BRAM18s it needs anyway: the spare depth costs nothing and lets more small maps run
+    flat. The resource model counts exactly this, plus lb_slack."""
     if cfg.lb_words > 0:
         return cfg.lb_words
-    return max(geometry(w, oh, ow, k, s, p, cfg).words(c) for c, w, oh, ow, k, s, p in RESNET18_LAYERS)
+    need = max(geometry(w, oh, ow, k, s, p, cfg).words(c) for c, w, oh, ow, k, s, p in RESNET18_LAYERS)
+    banks, slack = lb_banks(cfg), lb_slack(cfg)
+    per_bank = -(-(need + slack) // banks)
+    return -(-per_bank // BRAM18_X9_DEPTH) * BRAM18_X9_DEPTH * banks - slack
+
+
+def lb_depth_choices(cfg: HardwareConfig) -> tuple[int, ...]:
+    """HardwareConfig.lb_words values worth sizing: the default, and one more BRAM18 per bank (room for the
+    flat mode of larger maps, at the price of a copy's BRAM)."""
+    return (0, lb_depth(replace(cfg, lb_words=0)) + lb_banks(cfg) * BRAM18_X9_DEPTH)
+
+
+def lb_banks(cfg: HardwareConfig) -> int:
+    """Cyclic banks of the line buffer (fq_config.h LB_BANKS): a tile reads V consecutive entries, a fill beat
+    writes AXI-bytes consecutive entries, each in one cycle."""
+    return max(cfg.pixels, cfg.axi_bits // 8)
+
+
+def lb_slack(cfg: HardwareConfig) -> int:
+    """Entries after LB_DEPTH (fq_config.h LB_SLACK) that the last tile of the last row may over-read for its
+    dropped pixels: less than V + the kernel's reach past the row end."""
+    return cfg.pixels + cfg.max_kernel
+
+
+def pool_channels(in_ch: int, g: Geometry, cfg: HardwareConfig) -> int:
+    """Channels per max-pool group: as many as the line buffer holds (0: not even one)."""
+    return min(in_ch, lb_depth(cfg) // (g.ring * g.pitch))
 
 
 @dataclass(frozen=True)
@@ -47,6 +87,17 @@ class Geometry:
     vw: int  # (virtual) output row width: out_w, or (out_h - 1) * q + out_w
     q: int  # flat mode: virtual pixels per output row (the padded width)
     flat: bool
+    half: int = 0  # stride-2 row mode: entries per column phase (even columns, then odd); 0: not split
+
+    def beats_per_row(self, axi_bytes: int) -> int:
+        """Stream beats that fill one line-buffer row (a phase-split row streams each phase in whole beats)."""
+        if self.half:
+            return 2 * -(-self.half // axi_bytes)
+        return -(-self.pitch // axi_bytes)
+
+    def kx_offset(self, kx: int) -> int:
+        """Entry offset of kernel column kx inside a row (phase-split rows: its phase, then kx // 2)."""
+        return (kx & 1) * self.half + (kx >> 1) if self.half else kx
 
     def words(self, in_ch: int) -> int:
         return in_ch * self.ring * self.pitch
@@ -66,7 +117,10 @@ class Geometry:
 def geometry(in_w: int, out_h: int, out_w: int, k: int, s: int, p: int, cfg: HardwareConfig,
              flat: bool = False) -> Geometry:
     V = cfg.pixels
+    padded = in_w + 2 * p
     if flat:
+        if s != 1:
+            raise ValueError("flat mode is for stride 1 only")
         q = pitch = in_w + 2 * p  # output row y + 1 starts s input rows = s * pitch entries further
         vw = (out_h - 1) * q + out_w
         tiles = -(-vw // V)
@@ -74,14 +128,15 @@ def geometry(in_w: int, out_h: int, out_w: int, k: int, s: int, p: int, cfg: Har
         ring = max((out_h - 1) * s + k, -(-reach // pitch))
         return Geometry(tiles, pitch, ring, 1, vw, q, True)
     tiles = -(-out_w // V)
-    pitch = max(in_w + 2 * p, (tiles * V - 1) * s + k)
-    return Geometry(tiles, pitch, k + s, out_h, out_w, out_w, False)
+    half = -(-padded // 2) if s == 2 else 0
+    pitch = 2 * half if half else padded
+    return Geometry(tiles, pitch, k + s, out_h, out_w, out_w, False, half)
 
 
 def flat_possible(in_ch: int, in_w: int, out_h: int, out_w: int, k: int, s: int, p: int,
                   cfg: HardwareConfig) -> bool:
-    """Flat mode saves tiles and the whole map fits the line buffer."""
-    if out_h < 2:
+    """Flat mode (stride 1) saves tiles and the whole map fits the line buffer."""
+    if out_h < 2 or s != 1:
         return False
     f = geometry(in_w, out_h, out_w, k, s, p, cfg, flat=True)
     r = geometry(in_w, out_h, out_w, k, s, p, cfg)

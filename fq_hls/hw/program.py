@@ -14,7 +14,7 @@ from ..errors import InputError
 from ..ir import ConvLayer, IntegerGraph, PoolLayer
 from .config import HardwareConfig
 from .cycles import conv_flat
-from .geometry import geometry, lb_depth
+from .geometry import geometry, lb_depth, pool_channels
 from .streams import PackedLayer, align, pack_layer
 
 # Descriptor words (uint32), in this order; codegen writes the same indices into fq_config.h.
@@ -227,8 +227,10 @@ def build_program(graph: IntegerGraph, cfg: HardwareConfig) -> Program:
                     lyr.name,
                     "map larger than the engine's buffers",
                 )
-                need = line_buffer_words(C, W, Wo, k, s, p, cfg)
-                _check(need <= lb_depth(cfg), lyr.name, f"line buffer needs {need} entries > {lb_depth(cfg)}")
+                # the max pool runs in channel groups that fit the line buffer: one channel must fit
+                g = geometry(W, Ho, Wo, k, s, p, cfg)
+                _check(pool_channels(C, g, cfg) >= 1, lyr.name,
+                       f"line buffer needs {g.words(1)} entries per channel > {lb_depth(cfg)}")
                 d[D["OP"]] = OP_MAXPOOL
                 d[D["KERNEL"]], d[D["STRIDE"]], d[D["PAD"]] = k, s, p
             elif lyr.mode == "avg":
