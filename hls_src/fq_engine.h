@@ -285,6 +285,8 @@ comp_entry:
 #pragma HLS UNROLL
             const dec_t& d = wbuf[l][e];
             if (!(d.flags & DEC_NOP)) Pol::template apply<NV>(acc[l], d, lbuf, d.base + rowoff[d.ky] + xoff);
+            // the accumulators run on (cleared once per tile, above): the store stage takes differences of a
+            // lane's consecutive packets, so the PE needs no clear-and-add multiplexer per output
             if (d.flags & DEC_LAST) {
                 pkt_t p;
                 p.y = y;
@@ -292,7 +294,6 @@ comp_entry:
                 p.ch = 0;
                 Pol::emit(acc[l], p);
                 s_out[l].write(p);
-                Pol::clear(acc[l]);
             }
         }
     }
@@ -315,14 +316,13 @@ static void compute_tile_sw(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MAX_
         for (uint32_t e = 0; e < n; e++) {
             const dec_t& d = wl[e];
             if (!(d.flags & DEC_NOP)) Pol::template sw_apply<NV>(acc, d, lbuf + d.base + rowoff[d.ky] + xoff);
-            if (d.flags & DEC_LAST) {
+            if (d.flags & DEC_LAST) {  // running sums, as compute_tile
                 pkt_t p;
                 p.y = y;
                 p.x0 = x0;
                 p.ch = 0;
                 Pol::emit(acc, p);
                 s_out[l].write(p);
-                Pol::clear(acc);
             }
         }
     }
@@ -414,8 +414,9 @@ comp_row:
     }
 }
 
-// store: accumulators -> recombination (policy), bias, requantization, residual, clamp -> DDR (int8/uint8 or
-// int32). One packet per cycle: V recombiners and V requantizers serve all lanes.
+// store: accumulators -> difference with the lane's previous packet of the tile (the lanes' accumulators run
+// on between outputs) and recombination (policy), bias, requantization, residual, clamp -> DDR (int8/uint8 or
+// int32). One packet per cycle: V difference units, recombiners and requantizers serve all lanes.
 template <class Pol>
 static void store_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, const geom_t& g,
                        const uint16_t chtab[cfg::P][cfg::MAX_J], const uint16_t chcnt[cfg::P],
@@ -461,6 +462,8 @@ store_row:
             fx = xx;
         store_lane:
             for (int l = 0; l < cfg::P; l++) {
+                pkt_t prev;  // the lane's previous packet in this tile (its accumulators start at 0)
+                Pol::zero(prev);
             store_ch:
                 for (uint32_t j = 0; j < chcnt[l]; j++) {
 #pragma HLS PIPELINE II = 1
@@ -474,7 +477,7 @@ store_row:
 #pragma HLS UNROLL
                         if (!oval[v]) continue;
                         const uint32_t pix = pix0 + opix[v];
-                        wide_t a = Pol::recombine(p, v, L) + wide_t(cp.bias);
+                        wide_t a = Pol::recombine(p, prev, v, L) + wide_t(cp.bias);
                         if (out32) {
                             uint32_t u = uint32_t(int32_t(a));
                             uint8_t* o = act_out + L.out_off + size_t(pix) * 4;
@@ -495,6 +498,7 @@ store_row:
                             act_out[L.out_off + pix] = uint8_t(int(q) & 0xff);
                         }
                     }
+                    prev = p;
                     FQ_CYCLES(uint64_t ob = beats(nv * (out32 ? 4 : 1)); cyc += ob > 1 ? ob : 1;
                               if (res) in_beats += beats(nv);)
                 }

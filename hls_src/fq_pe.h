@@ -147,11 +147,23 @@ struct FqPolicy {
         }
     }
 
-    // Recombination of pixel v of a packet, once per output in the store stage (one unit per store pixel).
+    static void zero(pkt_t& p) {
+    zero_v:
+        for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+            p.q[v] = 0;
+            p.m[v] = 0;
+        }
+    }
+
+    // Pixel v of one output in the store stage (one unit per store pixel): the difference of the lane's
+    // running sums (modulo the accumulator widths: exact, every output's own sums fit them), recombined.
     // Shift layers (mu_sign 0, 0) have no means: the mean accumulator is ignored.
-    static wide_t recombine(const pkt_t& p, int v, const layer_t& L) {
-        wide_t t = wide_t(p.q[v]) * (wide_t(1) << L.q_shift);
-        if (L.mu_sign_pos != 0 || L.mu_sign_neg != 0) t += wide_t(p.m[v]) * (wide_t(1) << L.m_shift);
+    static wide_t recombine(const pkt_t& p, const pkt_t& prev, int v, const layer_t& L) {
+        const accq_t q = accq_t(p.q[v]) - accq_t(prev.q[v]);
+        const accm_t m = accm_t(p.m[v]) - accm_t(prev.m[v]);
+        wide_t t = wide_t(q) * (wide_t(1) << L.q_shift);
+        if (L.mu_sign_pos != 0 || L.mu_sign_neg != 0) t += wide_t(m) * (wide_t(1) << L.m_shift);
         return t;
     }
 };
@@ -217,7 +229,19 @@ struct Int8Policy {
         }
     }
 
-    static wide_t recombine(const pkt_t& p, int v, const layer_t& /*L*/) { return wide_t(p.q[v]); }
+    static void zero(pkt_t& p) {
+    zero_v:
+        for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+            p.q[v] = 0;
+            p.m[v] = 0;
+        }
+    }
+
+    // the difference of the lane's running sums (modulo ACC_BITS: exact, see FqPolicy::recombine)
+    static wide_t recombine(const pkt_t& p, const pkt_t& prev, int v, const layer_t& /*L*/) {
+        return wide_t(acc_t(p.q[v] - prev.q[v]));
+    }
 };
 
 // The policy of this build: fq_config.h says which engine the hardware configuration asks for.

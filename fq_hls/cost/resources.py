@@ -52,9 +52,9 @@ PARAM_BITS = 76  # per-channel record: bias 32, mult 16, res_mult 16, shift 6, r
 WBUF_HALVES = 2  # ping-pong weight buffers (hls_src/fq_engine.h wbuf0/wbuf1): the next pass loads during this one
 INT8_ENTRY_BITS = 8
 ACT_WORD_BITS = 9  # activations widened to 9 bits (int8 or uint8), one BRAM18 x9 word
-# Recombination and requantization run in the store stage (hls_src/fq_engine.h store_rows): one packet (one
-# output channel, V pixels) per cycle for all lanes, the V pixels unrolled: V recombiners and V requantizers
-# per engine, whatever P.
+# Packet differences, recombination and requantization run in the store stage (hls_src/fq_engine.h
+# store_rows): one packet (one output channel, V pixels) per cycle for all lanes, the V pixels unrolled: V of
+# each per engine, whatever P. (The lanes' accumulators run on between a tile's outputs: rtl.packet_delta.)
 
 # --- fit limits (the issue's sizing rule)
 LUT_LIMIT, BRAM_LIMIT, DSP_LIMIT, URAM_LIMIT, FF_LIMIT = 0.80, 0.90, 1.00, 1.00, 1.00
@@ -185,6 +185,10 @@ class UnitCosts:
     def int8_mac(self, cfg: HardwareConfig) -> Resources:
         return self.get(rtl.int8_mac(act_bits=ENGINE_ACT_BITS, act_signed=True, acc_bits=cfg.acc_bits, dsp=True))
 
+    def delta(self, widths: tuple[int, ...]) -> Resources:
+        """A store pixel's packet difference, plus its previous-packet register (FFs)."""
+        return self.get(rtl.packet_delta(widths)) + Resources(ff=sum(widths))
+
     def requant(self) -> Resources:
         return self.get(rtl.requant())
 
@@ -206,6 +210,7 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
     if cfg.engine == "fq":
         parts["pe"] = (units.fq_pe(cfg).scale(P * V), "yosys")
         parts["recombine"] = (units.recombine(cfg).scale(V), "yosys")
+        parts["delta"] = (units.delta((cfg.accq_bits, cfg.accm_bits)).scale(V), "yosys")
         parts["decode"] = (Resources(lut=DECODE_LUT, ff=DECODE_FF).scale(P), "model")
         parts["rotator"] = (rot.scale(P), "yosys")
         parts["reader"] = (reader.scale(P), "model")
@@ -215,6 +220,7 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
     else:
         parts["pe"] = (units.int8_mac(cfg).scale(P * V), "yosys")
         parts["lane"] = (Resources(lut=INT8_LANE_LUT, ff=INT8_LANE_FF).scale(P), "model")
+        parts["delta"] = (units.delta((cfg.acc_bits,)).scale(V), "yosys")
         parts["rotator"] = (rot, "yosys")
         parts["reader"] = (reader, "model")
         copies = 1

@@ -3,10 +3,13 @@
 Every datapath is a small synchronous module with the same accumulate protocol, so that the simulator check
 (`fq_hls.cost.rtlsim`) and the synthesis (`fq_hls.cost.yosys`) treat them alike:
 
-    at posedge clk, if en:  acc <= (clr ? 0 : acc) + term(inputs)        (every accumulator of the PE)
+    at posedge clk:  if clr: acc <= 0  else if en: acc <= acc + term(inputs)   (every accumulator of the PE)
 
-`clr` starts a new output (the first non-zero weight of an output loads instead of adding). Accumulators wrap
-modulo 2^width (two's complement), exactly like the hardware; the Python reference does the same.
+`clr` is the flip-flops' synchronous reset, once per tile: the engine never clears an accumulator between
+the outputs a lane computes in a tile. It emits running sums, and the store stage takes the difference of a
+lane's consecutive packets (hls_src/fq_engine.h store_rows), exact because accumulators wrap modulo
+2^width (two's complement) and every output's own sum fits the width. A clear-and-add per output would
+put a 2:1 multiplexer in front of every accumulator bit. The Python reference wraps the same way.
 
 Datapaths (the paper's Table 4 rows and the two engines' PEs):
 
@@ -53,6 +56,7 @@ class Datapath:
     dsp: bool = False  # may the Xilinx flow map multipliers to DSPs (False: synth_xilinx -nodsp)
     params: dict = field(default_factory=dict)
     description: str = ""
+    accumulating: bool = False  # a PE: `clr` resets its accumulators (reference_trace); else clr is unused
 
     def initial_state(self) -> dict[str, int]:
         return {p.name: 0 for p in self.outputs}
@@ -95,8 +99,13 @@ def _out(p: Port) -> str:
     return f"output reg [{p.width - 1}:0] {p.name}"
 
 
-def _acc_update(acc: str, width: int, term: str) -> str:
-    return f"            {acc} <= (clr ? {width}'d0 : {acc}) + {term};\n"
+def _acc_block(updates: list[tuple[str, int, str]]) -> str:
+    """The accumulate protocol: synchronous reset on clr, else acc <= acc + term while en."""
+    v = "    always @(posedge clk) begin\n        if (clr) begin\n"
+    v += "".join(f"            {acc} <= {w}'d0;\n" for acc, w, _ in updates)
+    v += "        end else if (en) begin\n"
+    v += "".join(f"            {acc} <= {acc} + {term};\n" for acc, _, term in updates)
+    return v + "        end\n    end\nendmodule\n"
 
 
 def _signed_term(t: str, s: str, width: int) -> str:
@@ -119,37 +128,36 @@ def fq_pe(act_bits: int = 8, act_signed: bool = False, exp_bits: int = 4, acc_bi
         ins += [Port("d_p", delta_bits), Port("d_n", delta_bits)]
     outs = [Port("acc_q", acc_bits, True), Port("acc_m", cacc_bits, True)]
     top = "fq_pe"
-    xq = _ext("x", act_bits, acc_bits, act_signed)
     xm = _ext("x", act_bits, cacc_bits, act_signed)
     v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
-    v += f"    wire [{acc_bits - 1}:0] xs = {xq} << e;\n"
-    v += f"    wire [{acc_bits - 1}:0] tq = nz ? ({_signed_term('xs', 'sign', acc_bits)}) : {acc_bits}'d0;\n"
+    # sign-0 codes are non-zero weights (level = the component mean): their q term is zero
+    v += f"    wire [{act_bits - 1}:0] xg = x & {{{act_bits}{{nz}}}};\n"
+    v += f"    wire [{acc_bits - 1}:0] xs = {_ext('xg', act_bits, acc_bits, act_signed)} << e;\n"
+    v += "    wire sq = sign & nz;\n"
+    v += f"    wire [{acc_bits - 1}:0] tq = {_signed_term('xs', 'sq', acc_bits)};\n"
     v += "    wire ng = comp ? neg_p : neg_n;\n"
     if delta_bits:
         v += f"    wire [{cacc_bits - 1}:0] xm = {xm} << (comp ? d_p : d_n);\n"
     else:
         v += f"    wire [{cacc_bits - 1}:0] xm = {xm};\n"
     v += f"    wire [{cacc_bits - 1}:0] tm = {_signed_term('xm', 'ng', cacc_bits)};\n"
-    v += "    always @(posedge clk) begin\n        if (en) begin\n"
-    v += _acc_update("acc_q", acc_bits, "tq")
-    v += _acc_update("acc_m", cacc_bits, "tm")
-    v += "        end\n    end\nendmodule\n"
+    v += _acc_block([("acc_q", acc_bits, "tq"), ("acc_m", cacc_bits, "tm")])
 
     def ref(st: dict, i: dict) -> dict:
         x = _act_value(i["x"], act_bits, act_signed)
         tq = (-1 if i["sign"] else 1) * (x << i["e"]) if i["nz"] else 0
         d = (i["d_p"] if i["comp"] else i["d_n"]) if delta_bits else 0
         ng = i["neg_p"] if i["comp"] else i["neg_n"]
-        base = (lambda k: 0) if i["clr"] else (lambda k: st[k])
         return {
-            "acc_q": _wrap(base("acc_q") + tq, acc_bits),
-            "acc_m": _wrap(base("acc_m") + (-1 if ng else 1) * (x << d), cacc_bits),
+            "acc_q": _wrap(st["acc_q"] + tq, acc_bits),
+            "acc_m": _wrap(st["acc_m"] + (-1 if ng else 1) * (x << d), cacc_bits),
         }
 
     return Datapath("fq_pe", top, v, ins, outs, ref, False,
                     dict(act_bits=act_bits, act_signed=act_signed, exp_bits=exp_bits, acc_bits=acc_bits,
                          cacc_bits=cacc_bits, delta_bits=delta_bits),
-                    "FQ PE: +-(x<<e) into acc_q, mu_sign[c] (x<<d_c) into one mean accumulator acc_m")
+                    "FQ PE: +-(x<<e) into acc_q, mu_sign[c] (x<<d_c) into one mean accumulator acc_m",
+                    accumulating=True)
 
 
 def fq_recombine(acc_bits: int = 32, cacc_bits: int = 21, act_signed: bool = True, shift_bits: int = 5,
@@ -178,6 +186,26 @@ def fq_recombine(acc_bits: int = 32, cacc_bits: int = 21, act_signed: bool = Tru
                     "FQ per-output recombination (acc_q<<q_shift) + (acc_m<<m_shift)")
 
 
+def packet_delta(widths: tuple[int, ...] = (32,)) -> Datapath:
+    """Store-stage difference of a lane's consecutive packets (hls_src Pol::recombine): the accumulators run
+    on between the outputs of a tile, so output j is packet j - packet j - 1, modulo 2^width per accumulator.
+    One unit per store pixel; the previous packet is the store stage's own register."""
+    ins = [Port(f"cur{i}", w, True) for i, w in enumerate(widths)] + [Port(f"prev{i}", w, True)
+                                                                     for i, w in enumerate(widths)]
+    outs = [Port(f"d{i}", w, True) for i, w in enumerate(widths)]
+    top = "packet_delta"
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += "    always @(posedge clk) begin\n        if (en) begin\n"
+    v += "".join(f"            d{i} <= cur{i} - prev{i};\n" for i in range(len(widths)))
+    v += "        end\n    end\nendmodule\n"
+
+    def ref(st: dict, i: dict) -> dict:
+        return {f"d{k}": _wrap(i[f"cur{k}"] - i[f"prev{k}"], w) for k, w in enumerate(widths)}
+
+    return Datapath("packet_delta", top, v, ins, outs, ref, False, dict(widths=list(widths)),
+                    "store stage: packet - previous packet of the lane, per accumulator")
+
+
 # ------------------------------------------------------------------------------------------- shift PE
 
 
@@ -187,18 +215,16 @@ def shift_pe(act_bits: int = 8, act_signed: bool = False, exp_bits: int = 4, acc
     top = "shift_pe"
     v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
     v += f"    wire [{acc_bits - 1}:0] xs = {_ext('x', act_bits, acc_bits, act_signed)} << e;\n"
-    v += "    always @(posedge clk) begin\n        if (en) begin\n"
-    v += _acc_update("acc", acc_bits, f"({_signed_term('xs', 'sign', acc_bits)})")
-    v += "        end\n    end\nendmodule\n"
+    v += _acc_block([("acc", acc_bits, f"({_signed_term('xs', 'sign', acc_bits)})")])
 
     def ref(st: dict, i: dict) -> dict:
         x = _act_value(i["x"], act_bits, act_signed)
         t = (-1 if i["sign"] else 1) * (x << i["e"])
-        return {"acc": _wrap((0 if i["clr"] else st["acc"]) + t, acc_bits)}
+        return {"acc": _wrap(st["acc"] + t, acc_bits)}
 
     return Datapath("shift_pe", top, v, ins, outs, ref, False,
                     dict(act_bits=act_bits, act_signed=act_signed, exp_bits=exp_bits, acc_bits=acc_bits),
-                    "pure shift PE: acc += +-(x<<e)")
+                    "pure shift PE: acc += +-(x<<e)", accumulating=True)
 
 
 # ------------------------------------------------------------------------------------------- int8 MAC
@@ -212,18 +238,17 @@ def int8_mac(act_bits: int = 8, act_signed: bool = False, w_bits: int = 8, acc_b
     xs = "$signed(x)" if act_signed else "$signed({1'b0, x})"
     v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
     v += f"    wire signed [{acc_bits - 1}:0] prod = $signed(w) * {xs};\n"
-    v += "    always @(posedge clk) begin\n        if (en) begin\n"
-    v += _acc_update("acc", acc_bits, "prod")
-    v += "        end\n    end\nendmodule\n"
+    v += _acc_block([("acc", acc_bits, "prod")])
 
     def ref(st: dict, i: dict) -> dict:
         x = _act_value(i["x"], act_bits, act_signed)
-        return {"acc": _wrap((0 if i["clr"] else st["acc"]) + _as_signed(i["w"], w_bits) * x, acc_bits)}
+        return {"acc": _wrap(st["acc"] + _as_signed(i["w"], w_bits) * x, acc_bits)}
 
     name = "int8_mac_dsp" if dsp else "int8_mac_lut"
     return Datapath(name, top, v, ins, outs, ref, dsp,
                     dict(act_bits=act_bits, act_signed=act_signed, w_bits=w_bits, acc_bits=acc_bits),
-                    f"int8 x {'int' if act_signed else 'uint'}{act_bits} MAC ({'DSP' if dsp else 'LUT-only'})")
+                    f"int8 x {'int' if act_signed else 'uint'}{act_bits} MAC ({'DSP' if dsp else 'LUT-only'})",
+                    accumulating=True)
 
 
 # ------------------------------------------------------------------------------- multi-bit comparators
@@ -241,19 +266,17 @@ def lqnet_pe(n_bases: int = 2, act_bits: int = 8, act_signed: bool = False, basi
     for i in range(n_bases):
         v += f"    wire signed [{acc_bits - 1}:0] p{i} = $signed({{1'b0, v{i}}}) * {xs};\n"
         v += f"    wire [{acc_bits - 1}:0] t{i} = {_signed_term(f'p{i}', f'b{i}', acc_bits)};\n"
-    v += "    always @(posedge clk) begin\n        if (en) begin\n"
-    v += _acc_update("acc", acc_bits, " + ".join(f"t{i}" for i in range(n_bases)))
-    v += "        end\n    end\nendmodule\n"
+    v += _acc_block([("acc", acc_bits, " + ".join(f"t{i}" for i in range(n_bases)))])
 
     def ref(st: dict, i: dict) -> dict:
         x = _act_value(i["x"], act_bits, act_signed)
         t = sum((-1 if i[f"b{k}"] else 1) * i[f"v{k}"] * x for k in range(n_bases))
-        return {"acc": _wrap((0 if i["clr"] else st["acc"]) + t, acc_bits)}
+        return {"acc": _wrap(st["acc"] + t, acc_bits)}
 
     return Datapath(f"lqnet{n_bases}_pe", top, v, ins, outs, ref, False,
                     dict(n_bases=n_bases, act_bits=act_bits, act_signed=act_signed, basis_bits=basis_bits,
                          acc_bits=acc_bits),
-                    f"LQ-Net {n_bases}-bit weights: {n_bases} basis products v_i*x, LUT-only")
+                    f"LQ-Net {n_bases}-bit weights: {n_bases} basis products v_i*x, LUT-only", accumulating=True)
 
 
 def abcnet_pe(n_bases: int = 5, act_bits: int = 8, act_signed: bool = False, cacc_bits: int = 22) -> Datapath:
@@ -263,19 +286,17 @@ def abcnet_pe(n_bases: int = 5, act_bits: int = 8, act_signed: bool = False, cac
     top = f"abcnet{n_bases}_pe"
     v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
     v += f"    wire [{cacc_bits - 1}:0] xc = {_ext('x', act_bits, cacc_bits, act_signed)};\n"
-    v += "    always @(posedge clk) begin\n        if (en) begin\n"
-    for i in range(n_bases):
-        v += _acc_update(f"acc{i}", cacc_bits, f"({_signed_term('xc', f'b{i}', cacc_bits)})")
-    v += "        end\n    end\nendmodule\n"
+    v += _acc_block([(f"acc{i}", cacc_bits, f"({_signed_term('xc', f'b{i}', cacc_bits)})")
+                     for i in range(n_bases)])
 
     def ref(st: dict, i: dict) -> dict:
         x = _act_value(i["x"], act_bits, act_signed)
-        return {f"acc{k}": _wrap((0 if i["clr"] else st[f"acc{k}"]) + (-x if i[f"b{k}"] else x), cacc_bits)
+        return {f"acc{k}": _wrap(st[f"acc{k}"] + (-x if i[f"b{k}"] else x), cacc_bits)
                 for k in range(n_bases)}
 
     return Datapath(f"abcnet{n_bases}_pe", top, v, ins, outs, ref, False,
                     dict(n_bases=n_bases, act_bits=act_bits, act_signed=act_signed, cacc_bits=cacc_bits),
-                    f"ABC-Net {n_bases} binary bases: {n_bases} accumulators of +-x, LUT-only")
+                    f"ABC-Net {n_bases} binary bases: {n_bases} accumulators of +-x, LUT-only", accumulating=True)
 
 
 # ------------------------------------------------------------------------------------ engine support
@@ -407,7 +428,9 @@ def reference_trace(dp: Datapath, vecs: list[dict[str, int]]) -> list[dict[str, 
     st = dp.initial_state()
     out = []
     for v in vecs:
-        if v["en"]:
+        if dp.accumulating and v["clr"]:
+            st = dp.initial_state()
+        elif v["en"]:
             st = dp.reference(st, v)
         out.append(dict(st))
     return out

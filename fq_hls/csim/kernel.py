@@ -21,8 +21,10 @@ from ..hw.program import DESC_WORDS, FLAG_OUT32, FLAG_RESIDUAL, OP_CONV, STATUS,
 
 # -O3 -march=native: the C-simulation is integer-only (bit-exact whatever the vector width) and runs on the
 # machine that built it; vectorised over the V pixels it meets the 0.2 s/image CIFAR target on the dense int8
-# engine too (0.29 s at -O2, 0.13 s here, one core of the development machine).
-CXXFLAGS = ["-O3", "-march=native", "-std=c++14", "-fPIC", "-shared", "-w"]
+# engine too (0.29 s at -O2, 0.13 s here, one core of the development machine). -fwrapv: the lanes'
+# accumulators are native ints that run on between outputs (hls_src store_rows takes differences), so they
+# must wrap like the hardware's two's complement registers.
+CXXFLAGS = ["-O3", "-march=native", "-std=c++14", "-fPIC", "-shared", "-w", "-fwrapv"]
 LIB_NAME = "libfq_accel_csim.so"
 _LOCKS: dict[str, threading.Lock] = {}  # the library keeps its buffers in statics: one call at a time
 
