@@ -47,6 +47,7 @@ struct geom_t {
     uint32_t vw;     // (virtual) output row width: out_w, flat (out_h - 1) * q + out_w
     uint32_t q;      // flat: virtual pixels per output row
     uint32_t half;   // stride-2 row mode: entries per column phase; 0: row not split
+    uint32_t phases; // split rows: column phases streamed (2; a 1x1 kernel reads the even phase only: 1)
     uint32_t bpr;    // stream beats per line-buffer row (a split row streams each phase in whole beats)
     bool flat;
 };
@@ -56,6 +57,7 @@ static geom_t geometry(const layer_t& L) {
     g.flat = L.op == OP_CONV && (L.flags & FLAG_FLAT) && L.out_h > 1;
     uint32_t padded = L.in_w + 2 * L.pad;
     g.half = 0;
+    g.phases = 2;
     if (g.flat) {
         g.q = padded;  // output row y + 1 starts stride input rows = stride * pitch entries further
         g.pitch = padded;
@@ -72,7 +74,8 @@ static geom_t geometry(const layer_t& L) {
     if (L.stride == 2) {
         g.half = (padded + 1) / 2;
         g.pitch = 2 * g.half;
-        g.bpr = 2 * ((g.half + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES);
+        g.phases = L.kernel == 1 ? 1 : 2;
+        g.bpr = g.phases * ((g.half + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES);
     } else {
         g.pitch = padded;
         g.bpr = (padded + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES;
@@ -88,6 +91,12 @@ static geom_t geometry(const layer_t& L) {
 static inline int last_row(const layer_t& L, const geom_t& g, uint32_t y) {
     return int((g.flat ? L.out_h - 1 : y) * L.stride) - int(L.pad) + int(L.kernel) - 1;
 }
+// first input row to stream for (virtual) output row y: the next one not yet streamed, but never one below
+// the first row y reads (a 1x1 stride-2 kernel never reads every other row: fq_hls/hw/geometry.py first_row)
+static inline int first_row(const layer_t& L, const geom_t& g, uint32_t y, int next_iy) {
+    const int f = int((g.flat ? 0 : y) * L.stride) - int(L.pad);
+    return next_iy > f ? next_iy : f;
+}
 // line-buffer row of input row iy (>= -pad): consecutive rows in consecutive slots (flat mode reads across them)
 static inline uint32_t ring_slot(const layer_t& L, const geom_t& g, int iy) {
     return uint32_t(iy + int(L.pad)) % g.ring;
@@ -96,15 +105,20 @@ static inline uint32_t ring_slot(const layer_t& L, const geom_t& g, int iy) {
 // x0 + v of a row reads entry row + kx_off + x0 + v at either stride
 static inline uint32_t kx_off(const geom_t& g, uint32_t kx) { return g.half ? (kx & 1) * g.half + (kx >> 1) : kx; }
 // Beat b of a line-buffer row, lane j: the padded input column it carries, and its entry inside the row
-// (valid while lb_beat_ok). A split row streams the even phase's beat b / 2, then the odd phase's.
+// (valid while lb_beat_ok). A split row streams the even phase's beat b / 2, then the odd phase's (one phase:
+// the even phase's beat b).
+static inline uint32_t lb_beat_phase(const geom_t& g, uint32_t b) { return g.phases == 2 ? b & 1 : 0; }
+static inline uint32_t lb_beat_idx(const geom_t& g, uint32_t b, int j) {
+    return (g.phases == 2 ? b >> 1 : b) * cfg::AXI_BYTES + j;
+}
 static inline uint32_t lb_beat_col(const geom_t& g, uint32_t b, int j) {
-    return g.half ? 2 * ((b >> 1) * cfg::AXI_BYTES + j) + (b & 1) : b * cfg::AXI_BYTES + j;
+    return g.half ? 2 * lb_beat_idx(g, b, j) + lb_beat_phase(g, b) : b * cfg::AXI_BYTES + j;
 }
 static inline uint32_t lb_beat_pos(const geom_t& g, uint32_t b, int j) {
-    return g.half ? (b & 1) * g.half + (b >> 1) * cfg::AXI_BYTES + j : b * cfg::AXI_BYTES + j;
+    return g.half ? lb_beat_phase(g, b) * g.half + lb_beat_idx(g, b, j) : b * cfg::AXI_BYTES + j;
 }
 static inline bool lb_beat_ok(const geom_t& g, uint32_t b, int j) {
-    return g.half ? (b >> 1) * cfg::AXI_BYTES + j < g.half : b * cfg::AXI_BYTES + j < g.pitch;
+    return g.half ? lb_beat_idx(g, b, j) < g.half : b * cfg::AXI_BYTES + j < g.pitch;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -153,7 +167,7 @@ load_row:
         uint64_t ddr = 0;
         uint32_t n_beats = 0;
     load_iy:
-        for (int iy = next_iy; fill && iy <= last_iy; iy++) {
+        for (int iy = first_row(L, g, y, next_iy); fill && iy <= last_iy; iy++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
             bool inside = iy >= 0 && iy < int(L.in_h);
         load_ch:
@@ -192,7 +206,7 @@ static uint32_t absorb_rows(const layer_t& L, const geom_t& g, uint32_t n_ch, in
     int last_iy = last_row(L, g, y);
     uint32_t n = 0;
 absorb_iy:
-    for (int iy = next_iy; iy <= last_iy; iy++) {
+    for (int iy = first_row(L, g, y, next_iy); iy <= last_iy; iy++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
         uint32_t slot = ring_slot(L, g, iy);
     absorb_ch:
@@ -228,12 +242,12 @@ struct fill_t {
 
 static fill_t fill_begin(const layer_t& L, const geom_t& g, int& next_iy, uint32_t y) {
     fill_t f;
-    f.iy = next_iy;
+    f.iy = first_row(L, g, y, next_iy);
     f.last_iy = last_row(L, g, y);
     f.slot = ring_slot(L, g, f.iy);
     f.ci = 0;
     f.b = 0;
-    const int n_rows = y < g.rows && f.last_iy >= next_iy ? f.last_iy - next_iy + 1 : 0;
+    const int n_rows = y < g.rows && f.last_iy >= f.iy ? f.last_iy - f.iy + 1 : 0;
     f.left = uint32_t(n_rows) * L.in_ch * g.bpr;
     if (n_rows) next_iy = f.last_iy + 1;
     return f;

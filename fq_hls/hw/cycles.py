@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ir import ConvLayer, IntegerGraph, PoolLayer
 from .config import HardwareConfig
-from .geometry import flat_possible, geometry, pool_channels
+from .geometry import first_row, flat_possible, geometry, pool_channels
 from .streams import IDX_MAX, assign_lanes, max_channels_per_lane, naf_digits, shift_coding
 
 # pipeline depths (cycles) shared with the C++ through fq_config.h
@@ -40,7 +40,7 @@ def _row_schedule(out_h: int, in_h: int, k: int, s: int, p: int) -> list[tuple[i
     nxt = -p
     for y in range(out_h):
         last = y * s - p + k - 1
-        rows = list(range(nxt, last + 1))
+        rows = list(range(max(nxt, first_row(y, s, p)), last + 1))
         out.append((len(rows), sum(1 for r in rows if 0 <= r < in_h)))
         nxt = max(nxt, last + 1)
     return out

@@ -2,7 +2,8 @@
 
 Row mode: tiles of V consecutive output pixels of one output row, a ring of k + stride input rows, each row
 the padded input width. At stride 2 a row is stored phase-split: its even columns, then its odd columns
-(`half` = ceil(padded / 2) entries each), so that the V pixels of a tile (columns 2x + kx) read V consecutive
+(`half` = ceil(padded / 2) entries each; a 1x1 kernel streams only the even phase, and only the input rows
+it reads: see first_row), so that the V pixels of a tile (columns 2x + kx) read V consecutive
 entries at `half * (kx & 1) + (kx >> 1) + x`: every read, at either stride, is V consecutive entries, and
 lb_banks(cfg) = max(V, AXI bytes) cyclic banks serve it and the fill's beats in one cycle. Reads of the last
 tile past its row's end only feed dropped pixels (x >= out_w); LB_SLACK entries after the array keep the
@@ -61,6 +62,12 @@ def lb_depth_choices(cfg: HardwareConfig) -> tuple[int, ...]:
     return (0, lb_depth(replace(cfg, lb_words=0)) + lb_banks(cfg) * BRAM18_X9_DEPTH)
 
 
+def first_row(y: int, s: int, p: int) -> int:
+    """First input row that output row y reads: rows below it that are not in the line buffer yet are never
+    read again (a 1x1 stride-2 kernel skips every other input row)."""
+    return y * s - p
+
+
 def lb_banks(cfg: HardwareConfig) -> int:
     """Cyclic banks of the line buffer (fq_config.h LB_BANKS): a tile reads V consecutive entries, a fill beat
     writes AXI-bytes consecutive entries, each in one cycle."""
@@ -88,11 +95,13 @@ class Geometry:
     q: int  # flat mode: virtual pixels per output row (the padded width)
     flat: bool
     half: int = 0  # stride-2 row mode: entries per column phase (even columns, then odd); 0: not split
+    phases: int = 2  # split rows: column phases streamed (a 1x1 kernel reads the even phase only)
 
     def beats_per_row(self, axi_bytes: int) -> int:
-        """Stream beats that fill one line-buffer row (a phase-split row streams each phase in whole beats)."""
+        """Stream beats that fill one line-buffer row (a phase-split row streams each phase it reads in whole
+        beats)."""
         if self.half:
-            return 2 * -(-self.half // axi_bytes)
+            return self.phases * -(-self.half // axi_bytes)
         return -(-self.pitch // axi_bytes)
 
     def kx_offset(self, kx: int) -> int:
@@ -130,7 +139,7 @@ def geometry(in_w: int, out_h: int, out_w: int, k: int, s: int, p: int, cfg: Har
     tiles = -(-out_w // V)
     half = -(-padded // 2) if s == 2 else 0
     pitch = 2 * half if half else padded
-    return Geometry(tiles, pitch, k + s, out_h, out_w, out_w, False, half)
+    return Geometry(tiles, pitch, k + s, out_h, out_w, out_w, False, half, 1 if k == 1 else 2)
 
 
 def flat_possible(in_ch: int, in_w: int, out_h: int, out_w: int, k: int, s: int, p: int,
