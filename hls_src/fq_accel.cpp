@@ -34,12 +34,15 @@ layers:
     for (uint32_t i = 0; i < n_layers; i++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 32
         uint32_t d[fq::cfg::DESC_WORDS], dn[fq::cfg::DESC_WORDS];
-        const bool has_next = i + 1 < n_layers;
+        // the next layer that runs: a layer fused into this one (OP_FUSED) is skipped for the prefetch
+        uint32_t nx = i + 1;
+        if (nx < n_layers && desc[nx * fq::cfg::DESC_WORDS + fq::desc::OP] == fq::OP_FUSED) nx++;
+        const bool has_next = nx < n_layers;
     read_desc:
         for (int k = 0; k < fq::cfg::DESC_WORDS; k++) {
 #pragma HLS PIPELINE II = 1
             d[k] = desc[i * fq::cfg::DESC_WORDS + k];
-            dn[k] = has_next ? desc[(i + 1) * fq::cfg::DESC_WORDS + k] : 0u;
+            dn[k] = has_next ? desc[nx * fq::cfg::DESC_WORDS + k] : 0u;
         }
         uint64_t cyc = 0;
         int st = fq::run_layer(weights, act_in, act_out, d, has_next ? dn : 0, cyc);

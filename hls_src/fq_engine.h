@@ -146,6 +146,10 @@ struct prefetch_t {
 };
 static prefetch_t pre;
 static act_t lbuf[cfg::LB_DEPTH + cfg::LB_SLACK];
+// fused 3x3 stride-2 max pool (FLAG_POOL, store_rows): per channel and pooled column, the running max of the
+// pooled row being built; per channel, the last pixel of the previous tile of the conv row
+static act_t pool_acc[cfg::POOL_WORDS];
+static act_t pool_last[cfg::MAX_OUT_CH];
 
 #ifndef __SYNTHESIS__
 static uint64_t row_load[cfg::MAX_ROWS], row_comp[cfg::MAX_ROWS], row_store[cfg::MAX_ROWS];
@@ -439,13 +443,18 @@ static void store_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L
     const bool relu = L.flags & FLAG_RELU;
     const bool res = L.flags & FLAG_RESIDUAL;
     const bool res_sgn = L.flags & FLAG_RES_SIGNED;
+    const bool fpool = L.flags & FLAG_POOL;
     const int lo = relu ? 0 : -128, hi = relu ? 255 : 127;
     const uint32_t plane = L.out_h * L.out_w;
+    // fused max pool (3x3, stride 2, pad 1): pooled map ph x pw, written instead of the conv's output
+    const uint32_t pw = (L.out_w + 1) / 2, ph = (L.out_h + 1) / 2;
     uint32_t fy = 0, fx = 0;  // flat mode: output (row, column) of the tile's first virtual pixel
 store_row:
     for (uint32_t y = 0; y < g.rows; y++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 224
         uint64_t cyc = 0, in_beats = 0;
+        // fused pool: an odd conv row (or the last one) completes pooled row y / 2
+        const bool pool_out = (y & 1) || y + 1 == L.out_h;
     store_tile:
         for (uint32_t t = 0; t < g.tiles; t++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 14
@@ -474,6 +483,9 @@ store_row:
             }
             fy = yy;
             fx = xx;
+            // fused pool: pooled columns x0 / 2 .. x0 / 2 + V / 2 - 1 of this tile that exist
+            const uint32_t xp0 = x0 / 2;
+            const uint32_t nvp = !pool_out || xp0 >= pw ? 0u : (pw - xp0 < uint32_t(cfg::V / 2) ? pw - xp0 : cfg::V / 2);
         store_lane:
             for (int l = 0; l < cfg::P; l++) {
                 pkt_t prev;  // the lane's previous packet in this tile (its accumulators start at 0)
@@ -486,9 +498,12 @@ store_row:
                     const uint32_t ch = chtab[l][j];
                     const chparam_t cp = prm[ch];
                     const uint32_t pix0 = ch * plane;
+                    int val[cfg::V];  // requantized outputs (fused pool: the smallest value where none)
+#pragma HLS ARRAY_PARTITION variable = val complete
                 store_v:
                     for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
+                        val[v] = -512;
                         if (!oval[v]) continue;
                         const uint32_t pix = pix0 + opix[v];
                         wide_t a = Pol::recombine(p, prev, v, L) + wide_t(cp.bias);
@@ -509,11 +524,32 @@ store_row:
                             wide_t q = (tq + (wide_t(1) << (cp.shift - 1))) >> cp.shift;
                             if (q < lo) q = lo;
                             if (q > hi) q = hi;
-                            act_out[L.out_off + pix] = uint8_t(int(q) & 0xff);
+                            val[v] = int(q);
+                            if (!fpool) act_out[L.out_off + pix] = uint8_t(int(q) & 0xff);
                         }
                     }
+                    if (fpool) {
+                        // horizontal 3-max of pooled column xp0 + k: conv columns 2 (xp0 + k) - 1 .. + 1 (the
+                        // first one's left neighbour ends the previous tile), then the vertical running max
+                    store_pool:
+                        for (int k = 0; k < cfg::V / 2; k++) {
+#pragma HLS UNROLL
+                            const uint32_t xp = xp0 + k;
+                            if (xp >= pw) continue;
+                            int h = k ? val[2 * k - 1] : (x0 ? int(pool_last[ch]) : -512);
+                            if (val[2 * k] > h) h = val[2 * k];
+                            if (val[2 * k + 1] > h) h = val[2 * k + 1];
+                            act_t& acc = pool_acc[ch * pw + xp];
+                            int m = h;
+                            if (!(y & 1) && y > 0 && int(acc) > m) m = int(acc);  // rows 2yp - 1, 2yp
+                            if ((y & 1) && int(acc) > m) m = int(acc);            // ..., 2yp + 1
+                            if (pool_out) act_out[L.out_off + ch * ph * pw + (y / 2) * pw + xp] = uint8_t(m & 0xff);
+                            acc = act_t((y & 1) ? h : m);  // odd row: it also opens pooled row y / 2 + 1
+                        }
+                        pool_last[ch] = act_t(val[cfg::V - 1]);
+                    }
                     prev = p;
-                    FQ_CYCLES(uint64_t ob = beats(nv * (out32 ? 4 : 1)); cyc += ob > 1 ? ob : 1;
+                    FQ_CYCLES(uint64_t ob = fpool ? beats(nvp) : beats(nv * (out32 ? 4 : 1)); cyc += ob > 1 ? ob : 1;
                               if (res) in_beats += beats(nv);)
                 }
             }
@@ -874,6 +910,9 @@ static layer_t parse_desc(const uint32_t* d) {
 static int check_shape(const layer_t& L) {
     if (L.kernel < 1 || L.kernel > uint32_t(cfg::MAX_KERNEL) || L.stride < 1 || L.stride > 2) return ST_BAD_SHAPE;
     if ((L.flags & FLAG_FLAT) && L.stride != 1) return ST_BAD_SHAPE;  // flat mode is stride 1 (geom_t)
+    if ((L.flags & FLAG_POOL) && (L.op != OP_CONV || (L.flags & (FLAG_FLAT | FLAG_OUT32 | FLAG_RESIDUAL)) ||
+                                  L.out_ch * ((L.out_w + 1) / 2) > uint32_t(cfg::POOL_WORDS)))
+        return ST_BAD_SHAPE;
     if (L.in_ch < 1 || L.in_ch > uint32_t(cfg::MAX_IN_CH) || L.out_ch < 1 || L.out_ch > uint32_t(cfg::MAX_OUT_CH))
         return ST_BAD_SHAPE;
     if (L.in_w < 1 || L.in_h < 1 || L.out_h < 1 || L.out_w < 1 || L.out_h > uint32_t(cfg::MAX_ROWS)) return ST_BAD_SHAPE;
@@ -888,6 +927,8 @@ static int check_shape(const layer_t& L) {
 static int run_layer(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, const uint32_t* d,
                      const uint32_t* next, uint64_t& cycles) {
     layer_t L = parse_desc(d);
+    cycles = 0;
+    if (L.op == OP_FUSED) return ST_OK;  // done by the layer before (FLAG_POOL); its prefetch stays valid
     layer_t N;
     if (next) N = parse_desc(next);
     const layer_t* np = next ? &N : 0;

@@ -85,7 +85,7 @@ struct layer_t {
     uint32_t entry_bytes, max_entries;
 };
 
-enum { OP_CONV = 1, OP_MAXPOOL = 2, OP_AVGPOOL = 3 };
+enum { OP_CONV = 1, OP_MAXPOOL = 2, OP_AVGPOOL = 3, OP_FUSED = 4 };  // OP_FUSED: done by the layer before
 enum {
     FLAG_RELU = 1,
     FLAG_RESIDUAL = 2,
@@ -93,6 +93,7 @@ enum {
     FLAG_RES_SIGNED = 8,
     FLAG_OUT32 = 16,
     FLAG_FLAT = 32,  // conv on a small map: the whole map as one virtual row (geometry())
+    FLAG_POOL = 64,  // conv whose store stage also does the following 3x3 stride-2 max pool (store_rows)
 };
 
 // Status codes of a layer (the C-simulation returns them; the hardware skips a bad layer).

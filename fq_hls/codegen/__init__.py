@@ -10,7 +10,7 @@ from string import Template
 from ..hw import abi
 from ..hw.config import HardwareConfig
 from ..hw.cycles import DEPTHS
-from ..hw.geometry import lb_banks, lb_slack
+from ..hw.geometry import POOL_WORDS, lb_banks, lb_slack
 from ..hw.program import DESC_FIELDS, DESC_WORDS, lb_depth
 from ..hw.streams import max_channels_per_lane
 
@@ -41,6 +41,7 @@ def config_header(cfg: HardwareConfig) -> str:
         lb_depth=lb_depth(cfg),
         lb_banks=lb_banks(cfg),
         lb_slack=lb_slack(cfg),
+        pool_words=POOL_WORDS,
         acc_bits=cfg.acc_bits,
         accq_bits=cfg.accq_bits,
         accm_bits=cfg.accm_bits,

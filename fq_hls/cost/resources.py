@@ -27,7 +27,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from ..hw.config import BOARDS, BoardInfo, HardwareConfig, hardware_config
-from ..hw.geometry import lb_banks, lb_depth, lb_depth_choices, lb_slack
+from ..hw.geometry import POOL_WORDS, lb_banks, lb_depth, lb_depth_choices, lb_slack
 from . import rtl
 from .yosys import SynthResult, synthesize
 
@@ -46,6 +46,9 @@ AXI_PORTS = 4  # m_axi: weights, act_in, act_out, desc (docs/accel_abi.md)
 AXI_LUT, AXI_FF, AXI_BRAM18 = 1000, 1500, 2  # per m_axi port: HLS adapter with burst FIFOs
 AXILITE_LUT, AXILITE_FF = 200, 300
 OUT_FIFO_LUT = 10  # per lane: LUTRAM staging of V results before the AXI writer
+# fused max pool (store stage, HardwareConfig.fuse_pool): per pooled column of a packet (V / 2) a 3-input max
+# of 9-bit values, the compare with the running row max and its select (4 x 9-bit comparators and muxes)
+POOL_UNIT_LUT, POOL_UNIT_FF = 40, 10
 BAND_ROWS_EXTRA = 1  # line buffer holds k + 1 rows (one being refilled)
 FQ_ENTRY_BITS = 16  # hls_src/fq_pe.h FqPolicy::ENTRY_BYTES = 2
 PARAM_BITS = 76  # per-channel record: bias 32, mult 16, res_mult 16, shift 6, res_shift 6 (hls_src chparam_t)
@@ -227,6 +230,11 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
         entry_bits, depth = INT8_ENTRY_BITS, WBUF_HALVES * cfg.max_nnz_per_lane
     parts["requant"] = (units.requant().scale(V), "yosys")
     parts["out_fifo"] = (Resources(lut=OUT_FIFO_LUT).scale(P), "model")
+    if cfg.fuse_pool:  # pool_acc (V / 2 cyclic banks) and pool_last (one word per output channel)
+        hv = max(1, V // 2)
+        parts["fused_pool"] = (Resources(lut=POOL_UNIT_LUT * hv, ff=POOL_UNIT_FF * hv,
+                                         bram18=hv * bram18_for(math.ceil(POOL_WORDS / hv), ACT_WORD_BITS)
+                                         + bram18_for(cfg.max_out_ch, ACT_WORD_BITS)), "model")
     parts["line_buffer"] = (Resources(bram18=copies * copy_bram), "model")
     # weight buffers: both ping-pong halves of a lane in one memory, the loader writing one half through one
     # port while the lane reads the other through the second (URAM288 byte-write enables store 4 entries of

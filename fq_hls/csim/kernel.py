@@ -17,7 +17,18 @@ import numpy as np
 
 from ..errors import DeviceError, InputError, ToolMissingError
 from ..hw.config import HardwareConfig
-from ..hw.program import DESC_WORDS, FLAG_OUT32, FLAG_RESIDUAL, OP_CONV, STATUS, D, Program, build_program
+from ..hw.program import (
+    DESC_WORDS,
+    FLAG_OUT32,
+    FLAG_POOL,
+    FLAG_RESIDUAL,
+    OP_CONV,
+    OP_FUSED,
+    STATUS,
+    D,
+    Program,
+    build_program,
+)
 
 # -O3 -march=native: the C-simulation is integer-only (bit-exact whatever the vector width) and runs on the
 # machine that built it; vectorised over the V pixels it meets the 0.2 s/image CIFAR target on the dense int8
@@ -163,7 +174,11 @@ class Kernel:
             op, flags = int(row[D["OP"]]), int(row[D["FLAGS"]])
             c, h, w = (int(row[D[k]]) for k in ("IN_CH", "IN_H", "IN_W"))
             oc, oh, ow = (int(row[D[k]]) for k in ("OUT_CH", "OUT_H", "OUT_W"))
+            if op == OP_FUSED:  # run by the layer before: touches nothing
+                continue
             ob = 4 if flags & FLAG_OUT32 else 1
+            if flags & FLAG_POOL:  # stores the fused max pool's map
+                oh, ow = (oh + 1) // 2, (ow + 1) // 2
             windows = [
                 ("input", row[D["IN_OFF"]], c * h * w, act_size),
                 ("output", row[D["OUT_OFF"]], oc * oh * ow * ob, act_size),

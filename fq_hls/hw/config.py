@@ -58,6 +58,9 @@ class HardwareConfig:
     # copy: the FQ engine keeps one copy per lane (one read + one write port) instead of one per two lanes; the
     # int8 engine's single broadcast copy has its second port free anyway. False: fill, then compute.
     fill_overlap: bool = True
+    # A 3x3 stride-2 max pool right after a conv layer (ResNet-18's stem) runs in that layer's store stage
+    # (descriptor FLAG_POOL, docs/engine.md): the conv's output map never goes to DDR and back.
+    fuse_pool: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)

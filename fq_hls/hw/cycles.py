@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ir import ConvLayer, IntegerGraph, PoolLayer
 from .config import HardwareConfig
-from .geometry import first_row, flat_possible, geometry, pool_channels
+from .geometry import POOL_WORDS, first_row, flat_possible, geometry, pool_channels
 from .streams import IDX_MAX, assign_lanes, max_channels_per_lane, naf_digits, shift_coding
 
 # pipeline depths (cycles) shared with the C++ through fq_config.h
@@ -84,11 +84,39 @@ def conv_flat(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape) -> boo
         _conv_parts(layer, cfg, in_shape, out_shape, False)[1])
 
 
+def fused_pools(graph: IntegerGraph, cfg: HardwareConfig) -> set[int]:
+    """Indices of the conv layers whose store stage also runs the max pool right after them (FLAG_POOL): a
+    3x3 stride-2 pad-1 max pool that is the only reader of a row-mode conv's 8-bit output, without a
+    residual, whose pooled rows fit the pool buffer (POOL_WORDS)."""
+    if not cfg.fuse_pool:
+        return set()
+    readers: dict[str, int] = {}
+    for lyr in graph.layers:
+        for t in (lyr.input, getattr(lyr, "residual", None)):
+            if t:
+                readers[t] = readers.get(t, 0) + 1
+    out = set()
+    for i, (lyr, nxt) in enumerate(zip(graph.layers, graph.layers[1:])):
+        if not (isinstance(lyr, ConvLayer) and isinstance(nxt, PoolLayer) and nxt.mode == "max"):
+            continue
+        if (nxt.kernel, nxt.stride, nxt.pad) != (3, 2, 1) or nxt.input != lyr.output:
+            continue
+        if readers.get(lyr.output) != 1 or lyr.output == graph.output or lyr.out_bits == 32 or lyr.residual:
+            continue
+        i_shape = tuple(graph.tensors[lyr.input].shape)
+        o_shape = tuple(graph.tensors[lyr.output].shape)
+        if conv_flat(lyr, cfg, i_shape, o_shape) or lyr.out_ch * -(-o_shape[2] // 2) > POOL_WORDS:
+            continue
+        out.add(i)
+    return out
+
+
 def _conv_parts(
-    layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape, flat: bool | None = None
+    layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape, flat: bool | None = None, pool: bool = False
 ) -> tuple[int, list[int], list[int]]:
     """(head, rows per pass, weight load per pass): head = parameter table + pass 0, the part a previous
-    layer can prefetch; pass p + 1 loads while the rows of pass p run. `flat` None: as the engine runs it."""
+    layer can prefetch; pass p + 1 loads while the rows of pass p run. `flat` None: as the engine runs it.
+    `pool`: the store stage also runs the following max pool (fused_pools)."""
     if flat is None:
         flat = conv_flat(layer, cfg, in_shape, out_shape)
     A = cfg.axi_bits // 8
@@ -120,14 +148,19 @@ def _conv_parts(
         tab = _align(P * nj * 2, A)
         ent = _align(L * P * eb, A)
         loads.append(max(_beats(tab + ent, A) + 1, L) + DEPTHS["load"] + DEPTHS["decode"])
-        store = nch * sum(max(1, _beats(nv * ob, A)) for nv in nvs)
+        if pool:  # a packet writes its pooled columns, on the rows that complete a pooled row
+            pw, hv = -(-Wo // 2), V // 2
+            wr = nch * sum(max(1, _beats(max(0, min(hv, pw - t * hv)), A)) for t in range(tiles))
+            store = [wr if (y & 1) or y == Ho - 1 else nch * tiles for y in range(Ho)]
+        else:
+            store = [nch * sum(max(1, _beats(nv * ob, A)) for nv in nvs)] * len(sched)
         res_beats = nch * sum(_beats(nv, A) for nv in nvs) if res else 0
         rows.append(_rows(sched, C, W, A, bpr, tiles, L, store, res_beats, cfg.fill_overlap))
     head = _beats(layer.out_ch * 16, A) + DEPTHS["load"] + loads[0]
     return head, rows, loads
 
 
-def _rows(sched, C: int, W: int, A: int, bpr: int, tiles: int, L: int, store: int, res_beats: int,
+def _rows(sched, C: int, W: int, A: int, bpr: int, tiles: int, L: int, store: list[int], res_beats: int,
           overlap: bool) -> int:
     """One pass over the output rows (the dataflow region): each step costs its slowest stage. Overlapped fill:
     row y computes while the load stage fetches, and the entry loops absorb, the input rows row y + 1 adds
@@ -144,10 +177,10 @@ def _rows(sched, C: int, W: int, A: int, bpr: int, tiles: int, L: int, store: in
             nxt_load = loads[y + 1] if y + 1 < n else 0
             fill = streams[y + 1] if y + 1 < n else 0
             comp = tile_cycles + max(0, fill - tiles * L)
-            c += max(nxt_load + res_beats, comp, store)
+            c += max(nxt_load + res_beats, comp, store[y])
     else:
         for y in range(n):
-            c += max(loads[y] + res_beats, streams[y] + tile_cycles, store)
+            c += max(loads[y] + res_beats, streams[y] + tile_cycles, store[y])
     return c
 
 
@@ -234,18 +267,24 @@ def estimate_layer(
 def estimate_graph(graph: IntegerGraph, cfg: HardwareConfig) -> list[int]:
     """Cycles of every layer of `graph`, in order. Across layers the engine prefetches: the head (parameter
     table + pass 0) of a conv layer loads while the previous layer runs its last pass (or its pool), so that
-    layer is charged max(its own time, the head) and the conv layer does not pay its head again."""
+    layer is charged max(its own time, the head) and the conv layer does not pay its head again. A max pool
+    fused into the conv before it (fused_pools) costs 0 cycles of its own."""
     shapes = [
         (tuple(graph.tensors[lyr.input].shape), tuple(graph.tensors[lyr.output].shape))
         for lyr in graph.layers
     ]
+    fused = fused_pools(graph, cfg)
     parts = [
-        _conv_parts(lyr, cfg, i, o) if isinstance(lyr, ConvLayer) else None
-        for lyr, (i, o) in zip(graph.layers, shapes, strict=True)
+        _conv_parts(lyr, cfg, i, o, pool=n in fused) if isinstance(lyr, ConvLayer) else None
+        for n, (lyr, (i, o)) in enumerate(zip(graph.layers, shapes, strict=True))
     ]
     out = []
     for n, (lyr, (i, o)) in enumerate(zip(graph.layers, shapes, strict=True)):
-        nxt = parts[n + 1][0] if n + 1 < len(parts) and parts[n + 1] is not None else 0
+        if n - 1 in fused:  # the max pool ran in the conv layer's store stage
+            out.append(0)
+            continue
+        m = n + 2 if n in fused else n + 1  # the next layer that runs
+        nxt = parts[m][0] if m < len(parts) and parts[m] is not None else 0
         if parts[n] is not None:
             head, rows, loads = parts[n]
             own = 0 if n > 0 else head  # prefetched by the previous layer unless it is the first one

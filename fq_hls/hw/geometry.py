@@ -40,6 +40,7 @@ RESNET18_LAYERS = (
 )
 
 
+POOL_WORDS = 4096  # fused max pool buffer (hls_src pool_acc): out_ch x pooled width of a fused layer
 BRAM18_X9_DEPTH = 2048  # entries of one BRAM18 in its 2K x 9 shape: the smallest memory a bank can have
 
 

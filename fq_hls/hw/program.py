@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import InputError
 from ..ir import ConvLayer, IntegerGraph, PoolLayer
 from .config import HardwareConfig
-from .cycles import conv_flat
+from .cycles import conv_flat, fused_pools
 from .geometry import geometry, lb_depth, pool_channels
 from .streams import PackedLayer, align, pack_layer
 
@@ -27,8 +27,10 @@ DESC_WORDS = 32
 D = {name: i for i, name in enumerate(DESC_FIELDS)}
 
 OP_CONV, OP_MAXPOOL, OP_AVGPOOL = 1, 2, 3
+OP_FUSED = 4  # a max pool that the conv layer before it runs in its store stage (FLAG_POOL): nothing to do
 FLAG_RELU, FLAG_RESIDUAL, FLAG_IN_SIGNED, FLAG_RES_SIGNED, FLAG_OUT32 = 1, 2, 4, 8, 16
 FLAG_FLAT = 32  # conv on a small map: the whole map as one virtual row (fq_hls.hw.geometry)
+FLAG_POOL = 64  # conv whose store stage also runs the next layer, a 3x3 stride-2 max pool (cycles.fused_pools)
 ACT_ALIGN = 64
 
 # status codes returned by the C-simulation (hls_src/fq_types.h ST_*)
@@ -56,6 +58,7 @@ class Program:
     packed: dict[str, PackedLayer] = field(default_factory=dict)  # conv/fc layers, by name
     tensors: dict = field(default_factory=dict)  # TensorInfo by name
     output_name: str = ""
+    unwritten: set[str] = field(default_factory=set)  # tensors the engine never stores (fused into a pool)
 
     @property
     def n_layers(self) -> int:
@@ -89,6 +92,9 @@ class Program:
 
     def read_tensor(self, act: np.ndarray, name: str) -> np.ndarray:
         """A tensor (C, H, W) from the activation memory: int8/uint8 as its TensorInfo says, int32 if 32-bit."""
+        if name in self.unwritten:
+            raise InputError(f"tensor {name} is never stored: its conv layer runs the max pool after it "
+                             "(HardwareConfig.fuse_pool)")
         info = self.tensors[name]
         n = int(np.prod(info.shape))
         o = self.tensor_offsets[name]
@@ -144,6 +150,7 @@ def build_program(graph: IntegerGraph, cfg: HardwareConfig) -> Program:
         raise InputError("activations exceed the 32-bit offsets of the descriptors")
 
     descs = np.zeros((len(graph.layers), DESC_WORDS), dtype=np.uint32)
+    fused = fused_pools(graph, cfg)
     blobs: list[np.ndarray] = []
     wtop = 0
     packed: dict[str, PackedLayer] = {}
@@ -177,6 +184,9 @@ def build_program(graph: IntegerGraph, cfg: HardwareConfig) -> Program:
             _check(need <= lb_depth(cfg), lyr.name, f"line buffer needs {need} entries > {lb_depth(cfg)}")
             if flat:
                 flags |= FLAG_FLAT
+            if i in fused:  # the pool's output is what this layer stores
+                flags |= FLAG_POOL
+                d[D["OUT_OFF"]] = offsets[graph.layers[i + 1].output]
             if lyr.out_bits == 32:
                 flags |= FLAG_OUT32
             else:
@@ -231,7 +241,7 @@ def build_program(graph: IntegerGraph, cfg: HardwareConfig) -> Program:
                 g = geometry(W, Ho, Wo, k, s, p, cfg)
                 _check(pool_channels(C, g, cfg) >= 1, lyr.name,
                        f"line buffer needs {g.words(1)} entries per channel > {lb_depth(cfg)}")
-                d[D["OP"]] = OP_MAXPOOL
+                d[D["OP"]] = OP_FUSED if i - 1 in fused else OP_MAXPOOL
                 d[D["KERNEL"]], d[D["STRIDE"]], d[D["PAD"]] = k, s, p
             elif lyr.mode == "avg":
                 _check((Ho, Wo) == (1, 1), lyr.name, "average pooling is global")
@@ -262,4 +272,5 @@ def build_program(graph: IntegerGraph, cfg: HardwareConfig) -> Program:
         tensor_offsets=offsets,
         output_name=graph.output,
         packed=packed,
+        unwritten={graph.layers[i].output for i in fused},
     )
