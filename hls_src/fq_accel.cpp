@@ -1,7 +1,9 @@
 // fq_accel: the HLS top function of the focused-quantization overlay (docs/accel_abi.md, docs/engine.md).
 //
 // Arguments, in this order, give the s_axilite register map of fq_hls/hw/abi.py (0x10 weights, 0x1c act_in,
-// 0x28 act_out, 0x34 desc, 0x40 n_layers). The driver passes one buffer as act_in and act_out.
+// 0x28 act_out, 0x34 desc, 0x40 n_layers, 0x48 act_in2). The driver passes one buffer as act_in, act_in2 and
+// act_out: act_in2 is a second read port on it (gmem_in2, its own HP port), so that the line-buffer fill
+// takes two AXI beats per cycle (cfg::IN_PORTS).
 #include "fq_engine.h"
 
 #ifndef __SYNTHESIS__
@@ -15,16 +17,18 @@ static char csim_message[256];
 #endif
 
 void fq_accel(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, const uint32_t* desc,
-              uint32_t n_layers) {
+              uint32_t n_layers, const uint8_t* act_in2) {
 #pragma HLS INTERFACE m_axi port = weights bundle = gmem_w offset = slave depth = 65536 max_widen_bitwidth = FQ_AXI_BITS
 #pragma HLS INTERFACE m_axi port = desc bundle = gmem_w offset = slave depth = 4096
 #pragma HLS INTERFACE m_axi port = act_in bundle = gmem_in offset = slave depth = 65536 max_widen_bitwidth = FQ_AXI_BITS
 #pragma HLS INTERFACE m_axi port = act_out bundle = gmem_out offset = slave depth = 65536 max_widen_bitwidth = FQ_AXI_BITS
+#pragma HLS INTERFACE m_axi port = act_in2 bundle = gmem_in2 offset = slave depth = 65536 max_widen_bitwidth = FQ_AXI_BITS
 #pragma HLS INTERFACE s_axilite port = weights bundle = control
 #pragma HLS INTERFACE s_axilite port = act_in bundle = control
 #pragma HLS INTERFACE s_axilite port = act_out bundle = control
 #pragma HLS INTERFACE s_axilite port = desc bundle = control
 #pragma HLS INTERFACE s_axilite port = n_layers bundle = control
+#pragma HLS INTERFACE s_axilite port = act_in2 bundle = control
 #pragma HLS INTERFACE s_axilite port = return bundle = control
 #ifndef __SYNTHESIS__
     fq::csim_status = 0;
@@ -45,7 +49,7 @@ layers:
             dn[k] = has_next ? desc[nx * fq::cfg::DESC_WORDS + k] : 0u;
         }
         uint64_t cyc = 0;
-        int st = fq::run_layer(weights, act_in, act_out, d, has_next ? dn : 0, cyc);
+        int st = fq::run_layer(weights, act_in, act_in2, act_out, d, has_next ? dn : 0, cyc);
 #ifndef __SYNTHESIS__
         if (fq::csim_cycles) fq::csim_cycles[i] = cyc;
         if (st != fq::ST_OK) {
@@ -66,7 +70,7 @@ extern "C" int fq_accel_csim(const uint8_t* weights, uint8_t* act, const uint32_
                              uint64_t* cycles_per_layer) {
     fq::csim_cycles = cycles_per_layer;
     fq::csim_message[0] = 0;
-    fq_accel(weights, act, act, desc, n_layers);
+    fq_accel(weights, act, act, desc, n_layers, act);
     fq::csim_cycles = 0;
     return fq::csim_status;
 }

@@ -67,7 +67,7 @@ static geom_t geometry(const layer_t& L) {
         const uint32_t reach = (g.tiles * cfg::V - 1) * L.stride + (L.kernel - 1) * g.pitch + L.kernel;
         const uint32_t need = (L.out_h - 1) * L.stride + L.kernel, rr = (reach + g.pitch - 1) / g.pitch;
         g.ring = need > rr ? need : rr;
-        g.bpr = (g.pitch + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES;
+        g.bpr = (g.pitch + cfg::FILL_BYTES - 1) / cfg::FILL_BYTES;
         return g;
     }
     g.tiles = (L.out_w + cfg::V - 1) / cfg::V;
@@ -75,10 +75,10 @@ static geom_t geometry(const layer_t& L) {
         g.half = (padded + 1) / 2;
         g.pitch = 2 * g.half;
         g.phases = L.kernel == 1 ? 1 : 2;
-        g.bpr = g.phases * ((g.half + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES);
+        g.bpr = g.phases * ((g.half + cfg::FILL_BYTES - 1) / cfg::FILL_BYTES);
     } else {
         g.pitch = padded;
-        g.bpr = (padded + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES;
+        g.bpr = (padded + cfg::FILL_BYTES - 1) / cfg::FILL_BYTES;
     }
     g.ring = L.kernel + L.stride;
     g.rows = L.out_h;
@@ -109,16 +109,16 @@ static inline uint32_t kx_off(const geom_t& g, uint32_t kx) { return g.half ? (k
 // the even phase's beat b).
 static inline uint32_t lb_beat_phase(const geom_t& g, uint32_t b) { return g.phases == 2 ? b & 1 : 0; }
 static inline uint32_t lb_beat_idx(const geom_t& g, uint32_t b, int j) {
-    return (g.phases == 2 ? b >> 1 : b) * cfg::AXI_BYTES + j;
+    return (g.phases == 2 ? b >> 1 : b) * cfg::FILL_BYTES + j;
 }
 static inline uint32_t lb_beat_col(const geom_t& g, uint32_t b, int j) {
-    return g.half ? 2 * lb_beat_idx(g, b, j) + lb_beat_phase(g, b) : b * cfg::AXI_BYTES + j;
+    return g.half ? 2 * lb_beat_idx(g, b, j) + lb_beat_phase(g, b) : b * cfg::FILL_BYTES + j;
 }
 static inline uint32_t lb_beat_pos(const geom_t& g, uint32_t b, int j) {
-    return g.half ? lb_beat_phase(g, b) * g.half + lb_beat_idx(g, b, j) : b * cfg::AXI_BYTES + j;
+    return g.half ? lb_beat_phase(g, b) * g.half + lb_beat_idx(g, b, j) : b * cfg::FILL_BYTES + j;
 }
 static inline bool lb_beat_ok(const geom_t& g, uint32_t b, int j) {
-    return g.half ? lb_beat_idx(g, b, j) < g.half : b * cfg::AXI_BYTES + j < g.pitch;
+    return g.half ? lb_beat_idx(g, b, j) < g.half : b * cfg::FILL_BYTES + j < g.pitch;
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -157,12 +157,13 @@ static uint64_t row_res[cfg::MAX_ROWS];  // residual beats of output row y (gmem
 #endif
 
 // ---------------------------------------------------------------------------------------------------------
-// load: input rows (and padding) of channels ci0 .. ci0 + n_ch - 1 into the line-buffer stream, one AXI beat
-// of values per cycle.
-static void load_rows(const uint8_t* act_in, const layer_t& L, const geom_t& g, act_t pad_value,
-                      hls::stream<beat_t>& s_in, uint32_t ci0, uint32_t n_ch, bool fill = true) {
+// load: input rows (and padding) of channels ci0 .. ci0 + n_ch - 1 into the line-buffer stream, one fill
+// beat per cycle: an AXI beat from each input port (IN_PORTS; gmem_in2 points at the same buffer).
+static void load_rows(const uint8_t* act_in, const uint8_t* act_in2, const layer_t& L, const geom_t& g,
+                      act_t pad_value, hls::stream<beat_t>& s_in, uint32_t ci0, uint32_t n_ch, bool fill = true) {
     const bool sgn = L.flags & FLAG_IN_SIGNED;
     const uint8_t* base = act_in + L.in_off;
+    const uint8_t* base2 = act_in2 + L.in_off;
     int next_iy = -int(L.pad);
 load_row:
     for (uint32_t y = 0; y < g.rows; y++) {
@@ -177,7 +178,9 @@ load_row:
         load_ch:
             for (uint32_t ci = 0; ci < n_ch; ci++) {
 #pragma HLS LOOP_TRIPCOUNT min = 3 max = 512
-                const uint8_t* row = base + (size_t(ci0 + ci) * L.in_h + (inside ? iy : 0)) * L.in_w;
+                const size_t roff = (size_t(ci0 + ci) * L.in_h + (inside ? iy : 0)) * L.in_w;
+                const uint8_t* row = base + roff;
+                const uint8_t* row2 = base2 + roff;
                 if (inside) ddr += L.in_w;
             load_beat:
                 for (uint32_t b = 0; b < g.bpr; b++) {
@@ -185,11 +188,12 @@ load_row:
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
                     beat_t bt;
                 load_lane:
-                    for (int j = 0; j < cfg::AXI_BYTES; j++) {
+                    for (int j = 0; j < cfg::FILL_BYTES; j++) {
 #pragma HLS UNROLL
                         int x = int(lb_beat_col(g, b, j)) - int(L.pad);
                         act_t v = pad_value;
-                        if (inside && x >= 0 && x < int(L.in_w)) v = sgn ? act_t(int8_t(row[x])) : act_t(row[x]);
+                        const uint8_t* src = j < cfg::AXI_BYTES ? row : row2;  // port of this lane of the beat
+                        if (inside && x >= 0 && x < int(L.in_w)) v = sgn ? act_t(int8_t(src[x])) : act_t(src[x]);
                         bt.v[j] = v;
                     }
                     s_in.write(bt);
@@ -198,8 +202,8 @@ load_row:
             }
         }
         if (last_iy >= next_iy) next_iy = last_iy + 1;
-        // DDR side: one burst per channel, AXI width per cycle; stream side: one beat per cycle
-        FQ_CYCLES(uint64_t dbeats = (ddr + cfg::AXI_BYTES - 1) / cfg::AXI_BYTES;
+        // DDR side: one burst per channel and port, IN_PORTS AXI beats per cycle; stream side: one beat per cycle
+        FQ_CYCLES(uint64_t dbeats = (ddr + cfg::FILL_BYTES - 1) / cfg::FILL_BYTES;
                   row_load[y] = dbeats > n_beats ? dbeats : n_beats;)
     }
 }
@@ -223,7 +227,7 @@ absorb_iy:
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
                 beat_t bt = s_in.read();
                 n++;
-                for (int j = 0; j < cfg::AXI_BYTES; j++) {
+                for (int j = 0; j < cfg::FILL_BYTES; j++) {
 #pragma HLS UNROLL
                     if (lb_beat_ok(g, b, j)) dst[lb_beat_pos(g, b, j)] = bt.v[j];
                 }
@@ -262,7 +266,7 @@ static void fill_step(const layer_t& L, const geom_t& g, fill_t& f, hls::stream<
     act_t* dst = lbuf + (size_t(f.ci) * g.ring + f.slot) * g.pitch;
     beat_t bt = s_in.read();
 fill_lane:
-    for (int j = 0; j < cfg::AXI_BYTES; j++) {
+    for (int j = 0; j < cfg::FILL_BYTES; j++) {
 #pragma HLS UNROLL
         if (lb_beat_ok(g, f.b, j)) dst[lb_beat_pos(g, f.b, j)] = bt.v[j];
     }
@@ -369,8 +373,8 @@ template <class Pol>
 static void compute_rows(const layer_t& L, const geom_t& g, const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES],
                          const uint32_t* lane_len, uint32_t n_entries, hls::stream<beat_t>& s_in,
                          hls::stream<pkt_t> s_out[cfg::P], bool fill) {
-    // every read is V consecutive entries and every fill beat AXI_BYTES consecutive entries (geom_t):
-    // LB_BANKS = max(V, AXI_BYTES) cyclic banks serve each in one cycle; one port reads, the other is the
+    // every read is V consecutive entries and every fill beat FILL_BYTES consecutive entries (geom_t):
+    // LB_BANKS = max(V, FILL_BYTES) cyclic banks serve each in one cycle; one port reads, the other is the
     // fill's write port (FILL_OVERLAP)
 #pragma HLS ARRAY_PARTITION variable = lbuf cyclic factor = cfg::LB_BANKS dim = 1
 #pragma HLS BIND_STORAGE variable = lbuf type = ram_s2p impl = bram
@@ -559,7 +563,8 @@ store_row:
 }
 
 template <class Pol>
-static void conv_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, const geom_t& g,
+static void conv_rows(const uint8_t* act_in, const uint8_t* act_in2, uint8_t* act_out, const layer_t& L,
+                      const geom_t& g,
                       const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES], const uint32_t* lane_len,
                       const uint16_t chtab[cfg::P][cfg::MAX_J], const uint16_t chcnt[cfg::P],
                       const chparam_t prm[cfg::MAX_OUT_CH], uint32_t n_entries, bool fill) {
@@ -568,7 +573,7 @@ static void conv_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L,
     hls::stream<pkt_t> s_out[cfg::P];
 #pragma HLS STREAM variable = s_in depth = 64
 #pragma HLS STREAM variable = s_out depth = 4
-    load_rows(act_in, L, g, 0, s_in, 0, L.in_ch, fill);
+    load_rows(act_in, act_in2, L, g, 0, s_in, 0, L.in_ch, fill);
     compute_rows<Pol>(L, g, wbuf, lane_len, n_entries, s_in, s_out, fill);
     store_rows<Pol>(act_in, act_out, L, g, chtab, chcnt, prm, s_out);
 }
@@ -699,8 +704,8 @@ static void prefetch_head(const uint8_t* wmem, const layer_t* N, uint32_t h, uin
 }
 
 template <class Pol>
-static int conv_layer(const uint8_t* wmem, const uint8_t* act_in, uint8_t* act_out, const layer_t& L,
-                      const layer_t* N, uint64_t& cycles) {
+static int conv_layer(const uint8_t* wmem, const uint8_t* act_in, const uint8_t* act_in2, uint8_t* act_out,
+                      const layer_t& L, const layer_t* N, uint64_t& cycles) {
     // the head (parameters, pass 0): prefetched by the previous layer, else loaded now
     uint32_t h = 0, psel = 0, n_cur = 0, off = 0;
     if (pre.valid) {
@@ -737,9 +742,9 @@ pass:
         // flat mode: the whole map stays in the line buffer after pass 0, later passes stream nothing
         const bool fill = !g.flat || ps == 0;
         if (h)
-            conv_rows<Pol>(act_in, act_out, L, g, wbuf1, lane_len1, chtab1, chcnt1, prm, n_cur, fill);
+            conv_rows<Pol>(act_in, act_in2, act_out, L, g, wbuf1, lane_len1, chtab1, chcnt1, prm, n_cur, fill);
         else
-            conv_rows<Pol>(act_in, act_out, L, g, wbuf0, lane_len0, chtab0, chcnt0, prm, n_cur, fill);
+            conv_rows<Pol>(act_in, act_in2, act_out, L, g, wbuf0, lane_len0, chtab0, chcnt0, prm, n_cur, fill);
         FQ_CYCLES({
             // overlapped fill: row y computes while load fetches (and compute absorbs) row y + 1's input
             // rows; row 0's input is the prologue. Not overlapped: row y's input, then row y.
@@ -765,7 +770,8 @@ pass:
 // engine has its own line-buffer reader, so its P lanes pool P channels at once; the int8 engine's lanes share
 // one broadcast reader and pool one channel at a time.
 template <class Pol>
-static int maxpool_layer(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, uint64_t& cycles) {
+static int maxpool_layer(const uint8_t* act_in, const uint8_t* act_in2, uint8_t* act_out, const layer_t& L,
+                         uint64_t& cycles) {
     const geom_t g = geometry(L);
     const uint32_t per_ch = g.ring * g.pitch;
     if (per_ch > uint32_t(cfg::LB_DEPTH)) return ST_LINE_BUFFER;
@@ -779,7 +785,7 @@ pool_chgroup:
         const uint32_t n_ch = L.in_ch - c0 < G ? L.in_ch - c0 : G;
         hls::stream<beat_t> s_in("s_in_pool");
         // sequential in C-simulation; in hardware load and pool overlap like the conv stages
-        load_rows(act_in, L, g, act_t(-512), s_in, c0, n_ch);
+        load_rows(act_in, act_in2, L, g, act_t(-512), s_in, c0, n_ch);
         int next_iy = -int(L.pad);
         const uint32_t groups = (n_ch + NL - 1) / NL;
         c += cfg::DEPTH_DATAFLOW;
@@ -924,8 +930,8 @@ static int check_shape(const layer_t& L) {
 
 // Run one layer; returns a status code (ST_OK on success). `next` is the following layer's descriptor (0 for
 // the last layer): its head is prefetched while this layer finishes.
-static int run_layer(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, const uint32_t* d,
-                     const uint32_t* next, uint64_t& cycles) {
+static int run_layer(const uint8_t* weights, const uint8_t* act_in, const uint8_t* act_in2, uint8_t* act_out,
+                     const uint32_t* d, const uint32_t* next, uint64_t& cycles) {
     layer_t L = parse_desc(d);
     cycles = 0;
     if (L.op == OP_FUSED) return ST_OK;  // done by the layer before (FLAG_POOL); its prefetch stays valid
@@ -935,13 +941,13 @@ static int run_layer(const uint8_t* weights, const uint8_t* act_in, uint8_t* act
     cycles = cfg::DEPTH_LAYER;
     int st = L.op == OP_AVGPOOL ? int(ST_OK) : check_shape(L);
     if (st != ST_OK) return st;
-    if (L.op == OP_CONV) return conv_layer<EnginePolicy>(weights, act_in, act_out, L, np, cycles);
+    if (L.op == OP_CONV) return conv_layer<EnginePolicy>(weights, act_in, act_in2, act_out, L, np, cycles);
     if (L.op != OP_MAXPOOL && L.op != OP_AVGPOOL) return ST_BAD_OP;
     // pools use no weight buffer: the next conv layer's head loads beside them
     pre.valid = false;
     uint64_t pc = 0, wl = 0;
     st = L.op == OP_AVGPOOL ? avgpool_layer(act_in, act_out, L, pc)
-                            : maxpool_layer<EnginePolicy>(act_in, act_out, L, pc);
+                            : maxpool_layer<EnginePolicy>(act_in, act_in2, act_out, L, pc);
     if (st != ST_OK) return st;
     prefetch_head<EnginePolicy>(weights, np, 0, 0, wl);
     cycles += pc > wl ? pc : wl;

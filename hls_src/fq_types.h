@@ -66,9 +66,10 @@ struct pkt_t {
     accm_t m[cfg::V];   // FQ: the mean accumulator; int8: unused
 };
 
-// One AXI beat of input activations on its way from the load stage into the line buffer.
+// One fill beat of input activations on its way from the load stage into the line buffer: an AXI beat
+// from each input port (gmem_in, gmem_in2) of the cycle.
 struct beat_t {
-    act_t v[cfg::AXI_BYTES];
+    act_t v[cfg::FILL_BYTES];
 };
 
 // Decoded layer descriptor (the uint32 words are described in docs/engine.md).

@@ -80,28 +80,28 @@ def test_engine_composition():
     assert fq.total.dsp == 8 * 3
     # FQ lanes read independently: with the fill beside compute one line-buffer copy per lane (read port +
     # fill write port), without it one per two lanes; the int8 engine broadcasts one copy either way. A copy
-    # is LB_BANKS = max(V, AXI bytes) = 16 banks on zcu104 (a fill beat writes 16 consecutive entries), each
-    # holding 1/16 of the HLS array: LB_DEPTH + LB_SLACK, not just the band. LB_DEPTH covers ResNet-18's
-    # largest conv layer at this V (layer4.0.conv1: 256 channels x 5 ring rows x 16 entries of its
-    # phase-split padded row), rounded up to whole BRAM18s (2K x 9) per bank
-    from fq_hls.hw.geometry import lb_banks, lb_depth, lb_depth_choices, lb_slack
+    # is LB_BANKS = max(V, fill bytes) = 32 banks on zcu104 (a fill beat writes an AXI beat of 16 consecutive
+    # entries from each of the 2 input ports), each holding 1/32 of the HLS array: LB_DEPTH + LB_SLACK, not
+    # just the band. LB_DEPTH covers ResNet-18's largest conv layer at this V (layer4.0.conv1: 256 channels x
+    # 5 ring rows x 16 entries of its phase-split padded row), rounded up to whole BRAM18s (2K x 9) per bank
+    from fq_hls.hw.geometry import fill_bytes, lb_banks, lb_depth, lb_depth_choices, lb_slack
 
     cfg = hardware_config("zcu104", "fq", lanes=32, pixels=8)
     depth = lb_depth(cfg)
-    assert lb_banks(cfg) == 16 and lb_slack(cfg) == 8 + 7 and 256 * 5 * 16 > 18432
-    assert depth + lb_slack(cfg) == 16 * 2048 * 1 > 256 * 5 * 16 + lb_slack(cfg)
-    bank = R.bram18_for(-(-(depth + lb_slack(cfg)) // 16), 9)
+    assert fill_bytes(cfg) == 32 and lb_banks(cfg) == 32 and lb_slack(cfg) == 8 + 7
+    assert depth + lb_slack(cfg) == 32 * 2048 * 1 > 256 * 5 * 16 + lb_slack(cfg)
+    bank = R.bram18_for(-(-(depth + lb_slack(cfg)) // 32), 9)
     assert bank == 1
     deeper = lb_depth_choices(cfg)[1]
-    assert deeper + lb_slack(cfg) == 16 * 2048 * 2
+    assert deeper + lb_slack(cfg) == 32 * 2048 * 2
     fq2 = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8, lb_words=deeper), units, 18432)
-    assert fq2.parts["line_buffer"][0].bram18 == 2 * 32 * 16 and fq2.lb_depth == deeper
-    assert fq.parts["line_buffer"][0].bram18 == 32 * 16 * bank
+    assert fq2.parts["line_buffer"][0].bram18 == 2 * 32 * 32 and fq2.lb_depth == deeper
+    assert fq.parts["line_buffer"][0].bram18 == 32 * 32 * bank
     fq_seq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8, fill_overlap=False), units, 18432)
-    assert fq_seq.parts["line_buffer"][0].bram18 == 16 * 16 * bank
-    assert est.parts["line_buffer"][0].bram18 == 16 * bank
+    assert fq_seq.parts["line_buffer"][0].bram18 == 16 * 32 * bank
+    assert est.parts["line_buffer"][0].bram18 == 32 * bank
     i8_seq = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8, fill_overlap=False), units, 18432)
-    assert i8_seq.parts["line_buffer"][0].bram18 == 16 * bank
+    assert i8_seq.parts["line_buffer"][0].bram18 == 32 * bank
     # ping-pong halves (2 x 4608 x 16 bit) per lane: one URAM per lane on a URAM board, 9 BRAM18 without
     assert fq.parts["weight_buffer"][0].uram == 32
     z2 = R.estimate(hardware_config("pynq-z2", "fq", lanes=8, pixels=4), FixedUnits("zynq7"), 18432)

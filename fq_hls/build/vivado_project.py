@@ -29,7 +29,7 @@ OVERLAYS_DIR = Path(__file__).resolve().parents[2] / "overlays"
 OVERLAY_NAME = "fq_accel"
 BD_NAME = "fq_bd"
 PROJECT = "fq_overlay"
-BUNDLES = ("gmem_w", "gmem_in", "gmem_out")  # m_axi bundles of fq_accel (docs/accel_abi.md)
+BUNDLES = ("gmem_w", "gmem_in", "gmem_out", "gmem_in2")  # m_axi bundles of fq_accel (docs/accel_abi.md)
 CTRL_BUNDLE = "control"
 
 

@@ -10,7 +10,7 @@ from string import Template
 from ..hw import abi
 from ..hw.config import HardwareConfig
 from ..hw.cycles import DEPTHS
-from ..hw.geometry import POOL_WORDS, lb_banks, lb_slack
+from ..hw.geometry import POOL_WORDS, fill_bytes, lb_banks, lb_slack
 from ..hw.program import DESC_FIELDS, DESC_WORDS, lb_depth
 from ..hw.streams import max_channels_per_lane
 
@@ -23,6 +23,8 @@ def config_header(cfg: HardwareConfig) -> str:
     """The text of fq_config.h for `cfg`."""
     if cfg.axi_bits % 8 or cfg.axi_bits < 32:
         raise ValueError(f"axi_bits {cfg.axi_bits} must be a multiple of 8 and at least 32")
+    if cfg.in_ports not in (1, 2):
+        raise ValueError(f"in_ports {cfg.in_ports} must be 1 or 2")
     values = dict(
         board=cfg.board,
         engine=cfg.engine,
@@ -31,6 +33,8 @@ def config_header(cfg: HardwareConfig) -> str:
         pixels=cfg.pixels,
         axi_bits=cfg.axi_bits,
         axi_bytes=cfg.axi_bits // 8,
+        in_ports=cfg.in_ports,
+        fill_bytes=fill_bytes(cfg),
         max_in_ch=cfg.max_in_ch,
         max_out_ch=cfg.max_out_ch,
         max_width=cfg.max_width,

@@ -42,7 +42,7 @@ DECODE_LUT, DECODE_FF = 80, 64  # FQ lane: entry unpack, relative index, flat po
 INT8_LANE_LUT, INT8_LANE_FF = 16, 24  # int8 lane: weight word select + valid pipeline
 READER_LUT_PER_PIXEL, READER_FF_PER_PIXEL = 6, 4  # per line-buffer reader: bank address of every pixel
 CONTROL_LUT, CONTROL_FF = 2500, 3000  # layer FSM, descriptor registers, loop counters, tiling
-AXI_PORTS = 4  # m_axi: weights, act_in, act_out, desc (docs/accel_abi.md)
+AXI_PORTS = 5  # m_axi adapters: weights, desc, act_in, act_out, act_in2 (docs/accel_abi.md)
 AXI_LUT, AXI_FF, AXI_BRAM18 = 1000, 1500, 2  # per m_axi port: HLS adapter with burst FIFOs
 AXILITE_LUT, AXILITE_FF = 200, 300
 OUT_FIFO_LUT = 10  # per lane: LUTRAM staging of V results before the AXI writer
@@ -62,6 +62,7 @@ ACT_WORD_BITS = 9  # activations widened to 9 bits (int8 or uint8), one BRAM18 x
 # --- fit limits (the issue's sizing rule)
 LUT_LIMIT, BRAM_LIMIT, DSP_LIMIT, URAM_LIMIT, FF_LIMIT = 0.80, 0.90, 1.00, 1.00, 1.00
 
+IN_PORT_CHOICES = (2, 1)  # HardwareConfig.in_ports sized by candidates()
 LANE_CHOICES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
 PIXEL_CHOICES = (2, 4, 8, 16, 32)
 
@@ -135,6 +136,7 @@ class EngineEstimate:
     evidence: dict[str, str] = field(default_factory=dict)  # field -> label
     fill_overlap: bool = True  # HardwareConfig.fill_overlap of the estimated engine
     lb_words: int = 0  # HardwareConfig.lb_words of the estimated engine (0: the default depth)
+    in_ports: int = 2  # HardwareConfig.in_ports of the estimated engine
     lb_depth: int = 0  # line-buffer entries per copy that this engine instantiates (LB_DEPTH)
 
     def utilisation(self, info: BoardInfo) -> dict[str, float]:
@@ -158,7 +160,7 @@ class EngineEstimate:
             "lut": int(round(t.lut)), "ff": int(round(t.ff)), "carry": int(round(t.carry)), "dsp": int(t.dsp),
             "bram18": int(t.bram18), "bram36": int(t.bram36), "uram": int(t.uram),
             "lanes": self.lanes, "pixels": self.pixels, "clock_mhz": self.clock_mhz,
-            "fill_overlap": self.fill_overlap, "lb_depth": self.lb_depth,
+            "fill_overlap": self.fill_overlap, "lb_depth": self.lb_depth, "in_ports": self.in_ports,
             "parts": {k: {**{f: round(v, 1) for f, v in asdict(r).items()}, "evidence": ev}
                       for k, (r, ev) in self.parts.items()},
             "evidence": dict(self.evidence),
@@ -253,8 +255,8 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
     for r, _ in parts.values():
         total = total + r
     ev = {f: "model" for f in ("lut", "ff", "dsp", "bram36", "uram")}
-    return EngineEstimate(cfg.board, cfg.engine, P, V, cfg.clock_mhz, total, parts, ev, cfg.fill_overlap,
-                          cfg.lb_words, lb_depth(cfg))
+    return EngineEstimate(cfg.board, cfg.engine, P, V, cfg.clock_mhz, total, parts, ev, fill_overlap=cfg.fill_overlap,
+                          lb_words=cfg.lb_words, lb_depth=lb_depth(cfg), in_ports=cfg.in_ports)
 
 
 def fill_variants(engine: str) -> tuple[bool, ...]:
@@ -265,32 +267,36 @@ def fill_variants(engine: str) -> tuple[bool, ...]:
 
 def candidates(board: str, engine: str, units: UnitCosts, band: int, **cfg_overrides) -> list[EngineEstimate]:
     """Every (P, V) of LANE_CHOICES x PIXEL_CHOICES that fits the board, by decreasing P * V, for each
-    line-buffer variant: `fill_overlap` (an override, or each of fill_variants(engine)) x `lb_words` (an
-    override, or each of geometry.lb_depth_choices at that V)."""
+    line-buffer variant: `fill_overlap` (an override, or each of fill_variants(engine)) x `in_ports` (an
+    override, or 2 and 1: a second input port doubles the fill rate and the line buffer's banks) x `lb_words`
+    (an override, or each of geometry.lb_depth_choices at that V)."""
     info = BOARDS[board]
     out = []
     variants = (cfg_overrides.pop("fill_overlap"),) if "fill_overlap" in cfg_overrides else fill_variants(engine)
+    ports = (cfg_overrides.pop("in_ports"),) if "in_ports" in cfg_overrides else IN_PORT_CHOICES
     fixed_lb = cfg_overrides.pop("lb_words", None)
     for ov in variants:
-        for V in PIXEL_CHOICES:
-            base = hardware_config(board, engine, lanes=LANE_CHOICES[0], pixels=V, fill_overlap=ov, **cfg_overrides)
-            for lbw in (fixed_lb,) if fixed_lb is not None else lb_depth_choices(base):
-                for P in LANE_CHOICES:
-                    cfg = replace(base, lanes=P, lb_words=lbw)
-                    est = estimate(cfg, units, band)
-                    if est.fits(info):
-                        out.append(est)
-                    else:
-                        break  # more lanes never cost less (tested), so larger P cannot fit either
-    out.sort(key=lambda e: (-(e.lanes * e.pixels), -e.pixels, not e.fill_overlap, e.lb_words))
+        for ip in ports:
+            for V in PIXEL_CHOICES:
+                base = hardware_config(board, engine, lanes=LANE_CHOICES[0], pixels=V, fill_overlap=ov, in_ports=ip,
+                                       **cfg_overrides)
+                for lbw in (fixed_lb,) if fixed_lb is not None else lb_depth_choices(base):
+                    for P in LANE_CHOICES:
+                        cfg = replace(base, lanes=P, lb_words=lbw)
+                        est = estimate(cfg, units, band)
+                        if est.fits(info):
+                            out.append(est)
+                        else:
+                            break  # more lanes never cost less (tested), so larger P cannot fit either
+    out.sort(key=lambda e: (-(e.lanes * e.pixels), -e.pixels, not e.fill_overlap, -e.in_ports, e.lb_words))
     return out
 
 
-def variant(est: EngineEstimate) -> tuple[bool, bool]:
-    """The line-buffer variant of an estimate: (fill beside compute, deeper than the default)."""
-    return est.fill_overlap, est.lb_words > 0
+def variant(est: EngineEstimate) -> tuple[bool, int, bool]:
+    """The line-buffer variant of an estimate: (fill beside compute, input ports, deeper than the default)."""
+    return est.fill_overlap, est.in_ports, est.lb_words > 0
 
 
 def config_of(est: EngineEstimate, **cfg_overrides) -> HardwareConfig:
     return replace(hardware_config(est.board, est.engine, **cfg_overrides), lanes=est.lanes, pixels=est.pixels,
-                   fill_overlap=est.fill_overlap, lb_words=est.lb_words)
+                   fill_overlap=est.fill_overlap, lb_words=est.lb_words, in_ports=est.in_ports)

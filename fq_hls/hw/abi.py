@@ -14,8 +14,10 @@ ACT_IN = 0x1C
 ACT_OUT = 0x28
 DESC = 0x34
 N_LAYERS = 0x40
+ACT_IN2 = 0x48  # the activation buffer again: the second input read port (gmem_in2)
 
-REGISTERS = {"weights": WEIGHTS, "act_in": ACT_IN, "act_out": ACT_OUT, "desc": DESC, "n_layers": N_LAYERS}
+REGISTERS = {"weights": WEIGHTS, "act_in": ACT_IN, "act_out": ACT_OUT, "desc": DESC, "n_layers": N_LAYERS,
+             "act_in2": ACT_IN2}
 ADDRESS_RANGE = 0x10000  # size of the s_axilite segment in the block design
 VLNV = "fq-hls.org:hls:fq_accel:1.0"
 TOP = "fq_accel"

@@ -61,6 +61,9 @@ class HardwareConfig:
     # A 3x3 stride-2 max pool right after a conv layer (ResNet-18's stem) runs in that layer's store stage
     # (descriptor FLAG_POOL, docs/engine.md): the conv's output map never goes to DDR and back.
     fuse_pool: bool = True
+    # m_axi ports that read input activations (gmem_in, and gmem_in2 on the same buffer): the line-buffer fill
+    # takes one AXI beat from each per cycle (docs/accel_abi.md). 1 or 2; the overlays wire both.
+    in_ports: int = 2
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..ir import ConvLayer, IntegerGraph, PoolLayer
 from .config import HardwareConfig
-from .geometry import POOL_WORDS, first_row, flat_possible, geometry, pool_channels
+from .geometry import POOL_WORDS, fill_bytes, first_row, flat_possible, geometry, pool_channels
 from .streams import IDX_MAX, assign_lanes, max_channels_per_lane, naf_digits, shift_coding
 
 # pipeline depths (cycles) shared with the C++ through fq_config.h
@@ -137,7 +137,8 @@ def _conv_parts(
     ob = 4 if layer.out_bits == 32 else 1
     res = layer.residual is not None and layer.out_bits != 32
     nvs = [g.valid(t, V, Wo) for t in range(tiles)]
-    bpr = g.beats_per_row(A)  # stream beats per line-buffer row
+    F = fill_bytes(cfg)  # line-buffer fill per cycle: an AXI beat from each input port
+    bpr = g.beats_per_row(F)  # stream beats per line-buffer row
     loads, rows = [], []
     for n_pass, lane_ch in enumerate(passes):
         if flat and n_pass == 1:  # the whole map stays in the line buffer: later passes stream nothing
@@ -155,19 +156,19 @@ def _conv_parts(
         else:
             store = [nch * sum(max(1, _beats(nv * ob, A)) for nv in nvs)] * len(sched)
         res_beats = nch * sum(_beats(nv, A) for nv in nvs) if res else 0
-        rows.append(_rows(sched, C, W, A, bpr, tiles, L, store, res_beats, cfg.fill_overlap))
+        rows.append(_rows(sched, C, W, F, bpr, tiles, L, store, res_beats, cfg.fill_overlap))
     head = _beats(layer.out_ch * 16, A) + DEPTHS["load"] + loads[0]
     return head, rows, loads
 
 
-def _rows(sched, C: int, W: int, A: int, bpr: int, tiles: int, L: int, store: list[int], res_beats: int,
+def _rows(sched, C: int, W: int, F: int, bpr: int, tiles: int, L: int, store: list[int], res_beats: int,
           overlap: bool) -> int:
     """One pass over the output rows (the dataflow region): each step costs its slowest stage. Overlapped fill:
     row y computes while the load stage fetches, and the entry loops absorb, the input rows row y + 1 adds
     (one beat per entry cycle, the rest after the tiles); row 0's input rows are the prologue. Otherwise
     row y's input rows are absorbed before its tiles."""
     streams = [C * n_rows * bpr for n_rows, _ in sched]
-    loads = [max(_beats(C * inside * W, A), st) for st, (_, inside) in zip(streams, sched, strict=True)]
+    loads = [max(_beats(C * inside * W, F), st) for st, (_, inside) in zip(streams, sched, strict=True)]
     tile_cycles = tiles * (L + DEPTHS["compute"])
     n = len(sched)
     c = DEPTHS["dataflow"]
@@ -213,7 +214,8 @@ def _maxpool(layer: PoolLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
     G = pool_channels(C, g, cfg)
     if G < 1:
         raise ValueError(f"layer {layer.name}: one channel of the max pool does not fit the line buffer")
-    bpr = g.beats_per_row(A)
+    F = fill_bytes(cfg)
+    bpr = g.beats_per_row(F)
     c = DEPTHS["layer"]
     for c0 in range(0, C, G):
         n = min(G, C - c0)
@@ -222,7 +224,7 @@ def _maxpool(layer: PoolLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
         c += DEPTHS["dataflow"]
         for n_rows, inside in _row_schedule(Ho, H, k, s, p):
             stream = n * n_rows * bpr
-            load = max(_beats(n * inside * W, A), stream)
+            load = max(_beats(n * inside * W, F), stream)
             comp = stream + g.tiles * groups * k * k + DEPTHS["compute"]
             c += max(load, comp, out_beats)
     return int(c)

@@ -69,10 +69,15 @@ def first_row(y: int, s: int, p: int) -> int:
     return y * s - p
 
 
+def fill_bytes(cfg: HardwareConfig) -> int:
+    """Line-buffer entries the fill writes per cycle (fq_config.h FILL_BYTES): an AXI beat per input port."""
+    return cfg.in_ports * (cfg.axi_bits // 8)
+
+
 def lb_banks(cfg: HardwareConfig) -> int:
     """Cyclic banks of the line buffer (fq_config.h LB_BANKS): a tile reads V consecutive entries, a fill beat
-    writes AXI-bytes consecutive entries, each in one cycle."""
-    return max(cfg.pixels, cfg.axi_bits // 8)
+    writes fill_bytes consecutive entries, each in one cycle."""
+    return max(cfg.pixels, fill_bytes(cfg))
 
 
 def lb_slack(cfg: HardwareConfig) -> int:

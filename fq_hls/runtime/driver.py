@@ -14,7 +14,7 @@ from pynq import DefaultIP
 from ..errors import DeviceError
 from ..hw import abi
 
-_POINTERS = ("weights", "act_in", "act_out", "desc")
+_POINTERS = ("weights", "act_in", "act_out", "desc", "act_in2")
 
 
 def _address(name: str, buf) -> int:
@@ -65,10 +65,10 @@ class FQAccelDriver(DefaultIP):
         return int(self.read(off)) | (int(self.read(off + 4)) << 32)
 
     def set_args(self, weights, act, desc, n_layers: int) -> None:
-        """Program the pointers (act is both act_in and act_out, see accel_abi.md) and the layer count."""
+        """Program the pointers (act is act_in, act_out and act_in2, see accel_abi.md) and the layer count."""
         if not 0 < int(n_layers) < 1 << 32:
             raise DeviceError(f"{self.name}: n_layers={n_layers} out of range")
-        for name, buf in zip(_POINTERS, (weights, act, act, desc), strict=True):
+        for name, buf in zip(_POINTERS, (weights, act, act, desc, act), strict=True):
             self.set_pointer(name, buf)
         self.write(abi.N_LAYERS, int(n_layers))
 

@@ -170,12 +170,13 @@ class EmulatedAccel:
 
     def _run(self) -> None:
         try:
-            ptr = {n: self.pointer(n) for n in ("weights", "act_in", "act_out", "desc")}
-            if ptr["act_in"] != ptr["act_out"]:
-                raise DeviceError(
-                    f"emulated {self.name}: act_in (0x{ptr['act_in']:x}) != act_out (0x{ptr['act_out']:x}); "
-                    "the engine works in place on one activation buffer (docs/accel_abi.md)"
-                )
+            ptr = {n: self.pointer(n) for n in ("weights", "act_in", "act_out", "desc", "act_in2")}
+            for other in ("act_out", "act_in2"):
+                if ptr["act_in"] != ptr[other]:
+                    raise DeviceError(
+                        f"emulated {self.name}: act_in (0x{ptr['act_in']:x}) != {other} (0x{ptr[other]:x}); "
+                        "the engine works in place on one activation buffer (docs/accel_abi.md)"
+                    )
             n_layers = self.regs.get(abi.N_LAYERS, 0)
             weights = self.memory.view(ptr["weights"], "weights")
             act = self.memory.view(ptr["act_in"], "act_in")

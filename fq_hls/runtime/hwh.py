@@ -64,11 +64,12 @@ def register_map() -> list[tuple[str, int, str, list[tuple[str, int, int, str]]]
         ("IP_IER", abi.IER, "IP Interrupt Enable Register", [("CHAN0_INT_EN", 0, 1, "read-write")]),
         ("IP_ISR", abi.ISR, "IP Interrupt Status Register", [("CHAN0_INT_ST", 0, 1, "read-write")]),
     ]
-    for arg in ("weights", "act_in", "act_out", "desc"):
+    for arg in ("weights", "act_in", "act_out", "desc", "act_in2"):
         off = abi.REGISTERS[arg]
         regs.append((f"{arg}_1", off, f"Data signal of {arg} (low word)", [(f"{arg}", 0, 32, "read-write")]))
         regs.append((f"{arg}_2", off + 4, f"Data signal of {arg} (high word)", [(f"{arg}", 0, 32, "read-write")]))
     regs.append(("n_layers", abi.N_LAYERS, "Data signal of n_layers", [("n_layers", 0, 32, "read-write")]))
+    regs.sort(key=lambda r: r[1])
     return regs
 
 
@@ -141,7 +142,7 @@ def hwh_text(cfg: HardwareConfig, base_addr: int | None = None) -> str:
     ET.SubElement(ip, "PORTS")
     bifs = ET.SubElement(ip, "BUSINTERFACES")
     ET.SubElement(bifs, "BUSINTERFACE", NAME="s_axi_control", TYPE="SLAVE", VLNV="xilinx.com:interface:aximm:1.0")
-    for bundle in ("gmem_w", "gmem_in", "gmem_out"):
+    for bundle in ("gmem_w", "gmem_in", "gmem_out", "gmem_in2"):
         ET.SubElement(bifs, "BUSINTERFACE", NAME=f"m_axi_{bundle}", TYPE="MASTER",
                       VLNV="xilinx.com:interface:aximm:1.0")
     ET.indent(root)

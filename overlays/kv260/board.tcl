@@ -5,7 +5,7 @@
 
 # Board files used when installed (PS preset: DDR, MIO); otherwise the bare part is used.
 set fq(board_part_pattern) {xilinx.com:kv260_som:part0:*}
-# PS slave ports for the IP's m_axi bundles, in the order of fq(bundles) (gmem_w gmem_in gmem_out).
-set fq(mem_ports) {S_AXI_HP0_FPD S_AXI_HP1_FPD S_AXI_HP2_FPD}
+# PS slave ports for the IP's m_axi bundles, in the order of fq(bundles) (gmem_w gmem_in gmem_out gmem_in2).
+set fq(mem_ports) {S_AXI_HP0_FPD S_AXI_HP1_FPD S_AXI_HP2_FPD S_AXI_HP3_FPD}
 # PS master port that drives the s_axilite control bundle.
 set fq(ctrl_port) {M_AXI_HPM0_FPD}

@@ -5,7 +5,7 @@
 
 # Board files used when installed (PS preset: DDR, MIO); otherwise the bare part is used.
 set fq(board_part_pattern) {tul.com.tw:pynq-z2:part0:*}
-# PS slave ports for the IP's m_axi bundles, in the order of fq(bundles) (gmem_w gmem_in gmem_out).
-set fq(mem_ports) {S_AXI_HP0 S_AXI_HP1 S_AXI_HP2}
+# PS slave ports for the IP's m_axi bundles, in the order of fq(bundles) (gmem_w gmem_in gmem_out gmem_in2).
+set fq(mem_ports) {S_AXI_HP0 S_AXI_HP1 S_AXI_HP2 S_AXI_HP3}
 # PS master port that drives the s_axilite control bundle.
 set fq(ctrl_port) {M_AXI_GP0}

@@ -17,7 +17,7 @@
 #include <vector>
 
 void fq_accel(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, const uint32_t* desc,
-              uint32_t n_layers);
+              uint32_t n_layers, const uint8_t* act_in2);
 
 namespace {
 
@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
                   uint32_t(desc_bytes[4 * i + 2]) << 16 | uint32_t(desc_bytes[4 * i + 3]) << 24;
     }
 
-    fq_accel(weights.data(), act.data(), act.data(), desc.data(), n_layers);
+    fq_accel(weights.data(), act.data(), act.data(), desc.data(), n_layers, act.data());
 
     size_t mismatches = 0, first = 0;
     for (size_t i = 0; i < out_bytes; i++) {
