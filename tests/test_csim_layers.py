@@ -45,7 +45,7 @@ def _check_conv_graph(g, engine, seed=0, **cfg_overrides):
         got = prog.read_tensor(act, lyr.output)
         np.testing.assert_array_equal(got, ref[lyr.output][0], err_msg=f"{engine} engine, layer {lyr.name}")
     # every layer costs cycles, except a max pool its conv layer ran (its input was never stored)
-    assert all(c > 0 for c, lyr in zip(cyc, g.layers) if lyr.input not in prog.unwritten)
+    assert all(c > 0 for c, lyr in zip(cyc, g.layers, strict=True) if lyr.input not in prog.unwritten)
     return cyc
 
 

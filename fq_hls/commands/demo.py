@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
     from ..cost import report as cost_report
     from ..errors import InputError
     from ..fqz import read_fqz, size_report
-    from ..hw.config import BOARDS, hardware_config
+    from ..hw.config import BOARDS
 
     if args.board not in BOARDS:
         raise InputError(f"--board {args.board!r}: unknown board; choose one of {', '.join(BOARDS)}")
@@ -159,8 +159,7 @@ def run(args: argparse.Namespace) -> int:
     images, labels = None, None
     for engine in ("fq", "int8"):
         e = entry[engine]
-        cfg = hardware_config(args.board, engine, lanes=int(e["lanes"]), pixels=int(e["pixels"]),
-                              clock_mhz=float(e["clock_mhz"]))
+        cfg = cost_report.config_of_entry(args.board, engine, e)
         if images is None:
             images, labels = _images(args, read_fqz(models[engine]).input_shape)
         log(f"running the {engine} engine on the emulated board (C-simulated kernel behind pynq) ...")

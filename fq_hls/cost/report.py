@@ -152,6 +152,15 @@ def read_build_reports(paths: list[str]) -> dict[tuple[str, str], dict]:
 # ------------------------------------------------------------------------------------------- the report
 
 
+def config_of_entry(board: str, engine: str, e: dict) -> HardwareConfig:
+    """The hardware configuration a report entry (boards.<board>.<engine>) was sized and timed at."""
+    kw = {k: e[k] for k in ("fill_overlap", "in_ports") if k in e}
+    if "lb_depth" in e:
+        kw["lb_words"] = int(e["lb_depth"])
+    return hardware_config(board, engine, lanes=int(e["lanes"]), pixels=int(e["pixels"]),
+                           clock_mhz=float(e["clock_mhz"]), **kw)
+
+
 def _engine_entry(est: R.EngineEstimate, fps: dict[str, throughput.Throughput], info) -> dict:
     d = est.to_dict()
     d.pop("carry", None)
@@ -293,7 +302,7 @@ def _roofline(board: str, entry: dict, graphs: dict, net: str) -> dict:
         e = entry.get(engine)
         if not e or "lanes" not in e or "cycles" not in e:
             continue
-        cfg = hardware_config(board, engine, lanes=e["lanes"], pixels=e["pixels"], clock_mhz=e["clock_mhz"])
+        cfg = config_of_entry(board, engine, e)
         shapes = throughput.shapes_from_graph(graphs[net][engine])
         cyc = dict(zip(e["cycles"][net]["layers"], e["cycles"][net]["cycles"], strict=False))
         pts = []

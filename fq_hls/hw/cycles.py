@@ -96,7 +96,7 @@ def fused_pools(graph: IntegerGraph, cfg: HardwareConfig) -> set[int]:
             if t:
                 readers[t] = readers.get(t, 0) + 1
     out = set()
-    for i, (lyr, nxt) in enumerate(zip(graph.layers, graph.layers[1:])):
+    for i, (lyr, nxt) in enumerate(zip(graph.layers, graph.layers[1:], strict=False)):
         if not (isinstance(lyr, ConvLayer) and isinstance(nxt, PoolLayer) and nxt.mode == "max"):
             continue
         if (nxt.kernel, nxt.stride, nxt.pad) != (3, 2, 1) or nxt.input != lyr.output:
