@@ -448,6 +448,9 @@ static void store_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L
     const bool res = L.flags & FLAG_RESIDUAL;
     const bool res_sgn = L.flags & FLAG_RES_SIGNED;
     const bool fpool = L.flags & FLAG_POOL;
+    // a packet updates V / 2 consecutive pooled columns: V / 2 banks, each a few hundred words (LUTRAM)
+#pragma HLS ARRAY_PARTITION variable = pool_acc cyclic factor = cfg::V / 2 dim = 1
+#pragma HLS BIND_STORAGE variable = pool_acc type = ram_2p impl = lutram
     const int lo = relu ? 0 : -128, hi = relu ? 255 : 127;
     const uint32_t plane = L.out_h * L.out_w;
     // fused max pool (3x3, stride 2, pad 1): pooled map ph x pw, written instead of the conv's output

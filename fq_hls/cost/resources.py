@@ -49,6 +49,7 @@ OUT_FIFO_LUT = 10  # per lane: LUTRAM staging of V results before the AXI writer
 # fused max pool (store stage, HardwareConfig.fuse_pool): per pooled column of a packet (V / 2) a 3-input max
 # of 9-bit values, the compare with the running row max and its select (4 x 9-bit comparators and muxes)
 POOL_UNIT_LUT, POOL_UNIT_FF = 40, 10
+LUTRAM_BITS = 32  # bits per LUT of a simple dual-port LUTRAM (RAM64M: 3 x 64-bit LUTs + 1 address LUT per 3 bits)
 BAND_ROWS_EXTRA = 1  # line buffer holds k + 1 rows (one being refilled)
 FQ_ENTRY_BITS = 16  # hls_src/fq_pe.h FqPolicy::ENTRY_BYTES = 2
 PARAM_BITS = 76  # per-channel record: bias 32, mult 16, res_mult 16, shift 6, res_shift 6 (hls_src chparam_t)
@@ -63,7 +64,7 @@ ACT_WORD_BITS = 9  # activations widened to 9 bits (int8 or uint8), one BRAM18 x
 LUT_LIMIT, BRAM_LIMIT, DSP_LIMIT, URAM_LIMIT, FF_LIMIT = 0.80, 0.90, 1.00, 1.00, 1.00
 
 IN_PORT_CHOICES = (2, 1)  # HardwareConfig.in_ports sized by candidates()
-LANE_CHOICES = (4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512)
+LANE_CHOICES = (4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 128, 192, 256, 384, 512)
 PIXEL_CHOICES = (2, 4, 8, 16, 32)
 
 ENGINE_ACT_BITS = rtl.ENGINE_ACT_BITS  # hls_src/fq_types.h act_t = ap_int<9>
@@ -232,11 +233,11 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
         entry_bits, depth = INT8_ENTRY_BITS, WBUF_HALVES * cfg.max_nnz_per_lane
     parts["requant"] = (units.requant().scale(V), "yosys")
     parts["out_fifo"] = (Resources(lut=OUT_FIFO_LUT).scale(P), "model")
-    if cfg.fuse_pool:  # pool_acc (V / 2 cyclic banks) and pool_last (one word per output channel)
+    if cfg.fuse_pool:  # pool_acc (V / 2 cyclic LUTRAM banks) and pool_last (one word per output channel)
         hv = max(1, V // 2)
-        parts["fused_pool"] = (Resources(lut=POOL_UNIT_LUT * hv, ff=POOL_UNIT_FF * hv,
-                                         bram18=hv * bram18_for(math.ceil(POOL_WORDS / hv), ACT_WORD_BITS)
-                                         + bram18_for(cfg.max_out_ch, ACT_WORD_BITS)), "model")
+        lutram = hv * math.ceil(math.ceil(POOL_WORDS / hv) * ACT_WORD_BITS / LUTRAM_BITS)
+        parts["fused_pool"] = (Resources(lut=POOL_UNIT_LUT * hv + lutram, ff=POOL_UNIT_FF * hv,
+                                         bram18=bram18_for(cfg.max_out_ch, ACT_WORD_BITS)), "model")
     parts["line_buffer"] = (Resources(bram18=copies * copy_bram), "model")
     # weight buffers: both ping-pong halves of a lane in one memory, the loader writing one half through one
     # port while the lane reads the other through the second (URAM288 byte-write enables store 4 entries of
