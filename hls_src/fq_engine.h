@@ -321,7 +321,7 @@ comp_entry:
     }
 }
 
-#ifndef __SYNTHESIS__
+#if !FQ_HLS_PATH
 
 // C-simulation of compute_tile: the same arithmetic lane after lane (each lane's list streams through the
 // cache once; the lanes are independent and each has its own output stream, so the results are the same).
@@ -390,7 +390,7 @@ comp_row:
         // not overlapped: this row's new input rows first
         uint32_t absorbed = cfg::FILL_OVERLAP || !fill ? 0u : absorb_rows(L, g, L.in_ch, next_iy, y, s_in);
         // overlapped: the next row's new input rows, into the slots this row does not read
-#ifdef __SYNTHESIS__
+#if FQ_HLS_PATH
         fill_t f = fill_begin(L, g, next_iy, cfg::FILL_OVERLAP && fill ? y + 1 : g.rows);
         const uint32_t fill = f.left;
 #else
@@ -409,7 +409,7 @@ comp_row:
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 14
             const uint32_t x0 = t * cfg::V;
             const uint32_t xoff = x0;  // stride 2: the row is phase-split (geom_t)
-#ifdef __SYNTHESIS__
+#if FQ_HLS_PATH
             compute_tile<Pol, cfg::V>(L, wbuf, n_entries, rowoff, xoff, y, x0, s_out, g, f, s_in);
             (void)lane_len;
 #else
@@ -418,7 +418,7 @@ comp_row:
 #endif
         }
         // the fill beats the entry loops did not absorb
-#ifdef __SYNTHESIS__
+#if FQ_HLS_PATH
     comp_fill_rest:
         while (f.left) {
 #pragma HLS PIPELINE II = 1

@@ -38,7 +38,7 @@ static inline void unflatten(uint32_t pos, const kgeom_t& g, dec_t& d) {
     d.kx = r - ky * g.k;
 }
 
-#ifndef __SYNTHESIS__
+#if !FQ_HLS_PATH
 // Software kernels of the C-simulation (same arithmetic as apply(); restrict pointers let g++ -O2 vectorize).
 template <int NV>
 static inline void sw_shift_add(int32_t* __restrict q, int32_t* __restrict m, const int16_t* __restrict x, int e,
@@ -115,7 +115,7 @@ struct FqPolicy {
         for (int v = 0; v < NV; v++) {
 #pragma HLS UNROLL
             act_t xv = lb[i0 + v];
-#ifdef __SYNTHESIS__
+#if FQ_HLS_PATH
             accq_t t = accq_t(xv) << ap_uint<cfg::EXP_BITS>(d.exp);
             if (d.sign > 0) a.q[v] += t;
             else if (d.sign < 0) a.q[v] -= t;
@@ -129,7 +129,7 @@ struct FqPolicy {
         }
     }
 
-#ifndef __SYNTHESIS__
+#if !FQ_HLS_PATH
     template <int NV>
     static void sw_apply(acc_v& a, const dec_t& d, const act_t* x) {
         sw_shift_add<NV>(a.q, a.m, x, d.exp, d.sign != 0 ? -1 : 0, d.sign < 0 ? -1 : 0, d.mshift,
@@ -213,7 +213,7 @@ struct Int8Policy {
         }
     }
 
-#ifndef __SYNTHESIS__
+#if !FQ_HLS_PATH
     template <int NV>
     static void sw_apply(acc_v& a, const dec_t& d, const act_t* x) {
         sw_mac<NV>(a.a, x, int16_t(d.w));

@@ -3,6 +3,11 @@
 // Widths that matter for the hardware are ap_int types under __SYNTHESIS__; the C-simulation uses native
 // integers of at least the same width (identical values: the Python side checks every accumulator bound
 // statically), because ap_int arithmetic in the inner loops makes g++ csim an order of magnitude slower.
+//
+// FQ_HLS_PATH selects the code Vitis HLS synthesizes (ap_int types, the pipelined compute loop with the fill
+// inside it, the ap_int PE arithmetic) over the fast C-simulation kernels. g++ builds it too when
+// FQ_HLS_PATH_CHECK is defined (fq_hls.csim build_library(hls_path=True)): the tests run the synthesized
+// path bit for bit against the reference, with the C-simulation form of the ap_int headers.
 #ifndef FQ_TYPES_H
 #define FQ_TYPES_H
 
@@ -14,7 +19,13 @@
 
 namespace fq {
 
-#ifdef __SYNTHESIS__
+#if defined(__SYNTHESIS__) || defined(FQ_HLS_PATH_CHECK)
+#define FQ_HLS_PATH 1
+#else
+#define FQ_HLS_PATH 0
+#endif
+
+#if FQ_HLS_PATH
 typedef ap_int<9> act_t;                   // one activation, int8 or uint8 widened to 9 bits
 typedef ap_int<cfg::ACC_BITS> acc_t;       // int8 lane accumulator
 typedef ap_int<cfg::ACCQ_BITS> accq_t;     // FQ q-accumulator (sum of +-(x << exp))

@@ -30,10 +30,10 @@ def small_cfg(engine: str = "fq", **overrides):
 
 
 @functools.cache
-def kernel(cfg):
-    from fq_hls.csim import load_kernel
+def kernel(cfg, hls_path: bool = False):
+    from fq_hls.csim.kernel import load_kernel
 
-    return load_kernel(cfg)
+    return load_kernel(cfg, hls_path=hls_path)
 
 
 @functools.cache
@@ -51,8 +51,9 @@ def images(cm, n: int, seed: int = 5) -> np.ndarray:
     return random_images(tuple(cm.input_shape), n, seed=seed)
 
 
-def run_graph(graph, cfg, x_chw: np.ndarray, extra: dict | None = None):
-    """(program, act memory after the run, cycles per layer) of one image through the C-simulation."""
+def run_graph(graph, cfg, x_chw: np.ndarray, extra: dict | None = None, hls_path: bool = False):
+    """(program, act memory after the run, cycles per layer) of one image through the C-simulation (`hls_path`:
+    through the code path Vitis HLS synthesizes, fq_hls.csim.kernel.build_library)."""
     from fq_hls.hw.program import build_program
 
     prog = build_program(graph, cfg)
@@ -60,7 +61,7 @@ def run_graph(graph, cfg, x_chw: np.ndarray, extra: dict | None = None):
     prog.write_input(act, x_chw)
     for name, v in (extra or {}).items():
         prog.write_tensor(act, name, v)
-    k = kernel(cfg)
+    k = kernel(cfg, hls_path)
     k.layer_names = prog.layer_names
     cyc = k.run(prog.weights, act, prog.descriptors, prog.n_layers)
     return prog, act, cyc

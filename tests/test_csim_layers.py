@@ -26,7 +26,7 @@ def _input(graph, rng):
     return rng.integers(0, 256, info.shape).astype(np.uint8)
 
 
-def _check_conv_graph(g, engine, seed=0, **cfg_overrides):
+def _check_conv_graph(g, engine, seed=0, hls_path=False, **cfg_overrides):
     rng = np.random.default_rng(seed)
     x = _input(g, rng)
     extra = {}
@@ -38,7 +38,7 @@ def _check_conv_graph(g, engine, seed=0, **cfg_overrides):
             else rng.integers(0, 256, r.shape).astype(np.uint8)
         )
     ref = run_integer(g, x[None], return_all=True, inputs={k: v[None] for k, v in extra.items()})
-    prog, act, cyc = run_graph(g, small_cfg(engine, **cfg_overrides), x, extra)
+    prog, act, cyc = run_graph(g, small_cfg(engine, **cfg_overrides), x, extra, hls_path)
     for lyr in g.layers:
         if lyr.output in prog.unwritten:  # a conv output that its fused max pool consumed on chip
             continue
@@ -209,6 +209,34 @@ def test_maxpool(signed, engine, fuse):
     cyc = _check_conv_graph(g, engine, fuse_pool=fuse)
     assert [int(c) for c in cyc] == estimate_graph(g, cfg)
     assert (cyc[1] == 0) == fuse
+
+
+@pytest.mark.parametrize("engine", ["fq", "int8"])
+@pytest.mark.parametrize("fill_overlap", [True, False])
+def test_hls_code_path_bit_exact(engine, fill_overlap):
+    """The code Vitis HLS synthesizes (ap_int PE arithmetic, the fill absorbed inside the pipelined entry loop,
+    hls_src FQ_HLS_PATH), built by g++: bit-exact and cycle-exact on stride 1 and 2, a residual, the 7x7 stem,
+    a flat small map and a fused max pool, like the fast C-simulation kernels."""
+    from fq_hls.hw.cycles import estimate_graph
+    from fq_hls.testing import random_conv_graph
+
+    method = "fq5" if engine == "fq" else "int8"
+    for case in ("3x3_stride2", "residual_relu", "7x7_stem", "1x1_downsample"):
+        g = random_conv_graph(method=method, sparsity=0.6, seed=2, **CASES[case])
+        cyc = _check_conv_graph(g, engine, seed=1, hls_path=True, fill_overlap=fill_overlap)
+        assert [int(c) for c in cyc] == estimate_graph(g, small_cfg(engine, fill_overlap=fill_overlap)), case
+    g = random_conv_graph(method=method, sparsity=0.6, seed=6, **FLAT_CASES["7x7_3x3_residual"])
+    _check_conv_graph(g, engine, seed=3, hls_path=True, pixels=16, fill_overlap=fill_overlap)
+    rng = np.random.default_rng(3)
+    T = {
+        "x": TensorInfo("x", (4, 11, 15), True, 1.0),
+        "c": TensorInfo("c", (11, 11, 15), False, 1.0),
+        "m": TensorInfo("m", (11, 6, 8), False, 1.0),
+    }
+    g = _graph([_conv("c", "x", "c", rng.integers(-30, 31, (11, 4, 3, 3))), PoolLayer("mp", "c", "m", "max", 3, 2, 1)],
+               T, "x", "m")
+    cyc = _check_conv_graph(g, engine, hls_path=True, fill_overlap=fill_overlap)
+    assert [int(c) for c in cyc] == estimate_graph(g, small_cfg(engine, fill_overlap=fill_overlap))
 
 
 @pytest.mark.parametrize("engine", ["fq", "int8"])

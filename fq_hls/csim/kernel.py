@@ -77,7 +77,14 @@ def _cpu_id() -> str:
     return platform.machine() + platform.processor()
 
 
-def library_path(cfg: HardwareConfig) -> Path:
+HLS_PATH_FLAGS = ["-DFQ_HLS_PATH_CHECK"]  # build the code Vitis synthesizes instead of the fast kernels
+
+
+def _flags(hls_path: bool) -> list[str]:
+    return CXXFLAGS + (HLS_PATH_FLAGS if hls_path else [])
+
+
+def library_path(cfg: HardwareConfig, hls_path: bool = False) -> Path:
     """Where the library for `cfg` lives in the cache: a hash of sources, generated header, compiler, flags."""
     from ..codegen import HLS_SRC, SOURCES, config_header
 
@@ -88,15 +95,17 @@ def library_path(cfg: HardwareConfig) -> Path:
     for name in SOURCES:
         h.update(name.encode() + b"\0" + (HLS_SRC / name).read_bytes() + b"\0")
     h.update(header.encode())
-    h.update(" ".join([cxx] + CXXFLAGS).encode())
+    h.update(" ".join([cxx] + _flags(hls_path)).encode())
     h.update(str(inc).encode())
     h.update(_cpu_id().encode())  # -march=native: a library is only valid on the CPU model that built it
     return cache_dir() / f"csim-{h.hexdigest()[:20]}" / LIB_NAME
 
 
-def build_library(cfg: HardwareConfig, verbose: bool = False) -> Path:
-    """Compile (or reuse from the cache) the C-simulation library for `cfg`; returns its path."""
-    lib = library_path(cfg)
+def build_library(cfg: HardwareConfig, verbose: bool = False, hls_path: bool = False) -> Path:
+    """Compile (or reuse from the cache) the C-simulation library for `cfg`; returns its path. `hls_path`: the
+    code path Vitis HLS synthesizes (ap_int arithmetic, the fill inside the entry loop; hls_src/fq_types.h
+    FQ_HLS_PATH), slower, for tests that run it against the reference."""
+    lib = library_path(cfg, hls_path)
     inc = ap_types_dir()
     cxx = compiler()
     out = lib.parent
@@ -110,7 +119,7 @@ def build_library(cfg: HardwareConfig, verbose: bool = False) -> Path:
         tmp_lib = Path(tmp) / LIB_NAME
         cmd = [
             cxx,
-            *CXXFLAGS,
+            *_flags(hls_path),
             "-isystem",
             str(inc),
             "-I",
@@ -201,8 +210,8 @@ class Kernel:
         return prog.read_output(act), cycles
 
 
-def load_kernel(cfg: HardwareConfig, verbose: bool = False) -> Kernel:
-    return Kernel(build_library(cfg, verbose=verbose), cfg)
+def load_kernel(cfg: HardwareConfig, verbose: bool = False, hls_path: bool = False) -> Kernel:
+    return Kernel(build_library(cfg, verbose=verbose, hls_path=hls_path), cfg)
 
 
 def run_csim(graph, cfg: HardwareConfig, x_int8: np.ndarray) -> tuple[np.ndarray, list[int]]:
