@@ -498,7 +498,7 @@ store_row:
         store_lane:
             for (int l = 0; l < cfg::P; l++) {
                 pkt_t prev;  // the lane's previous packet in this tile (its accumulators start at 0)
-                Pol::zero(prev);
+                zero_packet(prev);
             store_ch:
                 for (uint32_t j = 0; j < chcnt[l]; j++) {
 #pragma HLS PIPELINE II = 1

@@ -57,6 +57,16 @@ static inline void sw_mac(int32_t* __restrict a, const int16_t* __restrict x, in
 }
 #endif
 
+// The store stage's "previous packet" of a lane at the start of a tile (its accumulators start at 0).
+static inline void zero_packet(pkt_t& p) {
+zero_v:
+    for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+        p.q[v] = 0;
+        p.m[v] = 0;
+    }
+}
+
 struct FqPolicy {
     static const int ENTRY_BYTES = 2;
     static const int POOL_LANES = cfg::P;  // every lane has its own line-buffer reader
@@ -147,15 +157,6 @@ struct FqPolicy {
         }
     }
 
-    static void zero(pkt_t& p) {
-    zero_v:
-        for (int v = 0; v < cfg::V; v++) {
-#pragma HLS UNROLL
-            p.q[v] = 0;
-            p.m[v] = 0;
-        }
-    }
-
     // Pixel v of one output in the store stage (one unit per store pixel): the difference of the lane's
     // running sums (modulo the accumulator widths: exact, every output's own sums fit them), recombined.
     // Shift layers (mu_sign 0, 0) have no means: the mean accumulator is ignored.
@@ -225,15 +226,6 @@ struct Int8Policy {
         for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
             p.q[v] = a.a[v];
-            p.m[v] = 0;
-        }
-    }
-
-    static void zero(pkt_t& p) {
-    zero_v:
-        for (int v = 0; v < cfg::V; v++) {
-#pragma HLS UNROLL
-            p.q[v] = 0;
             p.m[v] = 0;
         }
     }

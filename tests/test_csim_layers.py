@@ -182,6 +182,18 @@ def test_long_gaps_need_escapes(engine):
     _check_conv_graph(g, engine)
 
 
+def _conv_pool_graph(seed: int, w: int = 15, signed: bool = False) -> IntegerGraph:
+    """A 3x3 conv (4 -> 11 channels, 11 x w map) and a 3x3 stride-2 pad-1 max pool on its output."""
+    rng = np.random.default_rng(seed)
+    wq = rng.integers(-30, 31, (11, 4, 3, 3))
+    T = {
+        "x": TensorInfo("x", (4, 11, w), True, 1.0),
+        "c": TensorInfo("c", (11, 11, w), signed, 1.0),
+        "m": TensorInfo("m", (11, 6, (w + 1) // 2), signed, 1.0),
+    }
+    return _graph([_conv("c", "x", "c", wq, relu=not signed), PoolLayer("mp", "c", "m", "max", 3, 2, 1)], T, "x", "m")
+
+
 @pytest.mark.parametrize("engine", ["fq", "int8"])
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("fuse", [False, True])
@@ -193,16 +205,7 @@ def test_maxpool(signed, engine, fuse):
     from fq_hls.hw.cycles import estimate_graph
     from fq_hls.hw.program import FLAG_POOL, OP_FUSED, build_program
 
-    rng = np.random.default_rng(3)
-    w = rng.integers(-30, 31, (11, 4, 3, 3))
-    T = {
-        "x": TensorInfo("x", (4, 11, 15), True, 1.0),
-        "c": TensorInfo("c", (11, 11, 15), signed, 1.0),
-        "m": TensorInfo("m", (11, 6, 8), signed, 1.0),
-    }
-    g = _graph(
-        [_conv("c", "x", "c", w, relu=not signed), PoolLayer("mp", "c", "m", "max", 3, 2, 1)], T, "x", "m"
-    )
+    g = _conv_pool_graph(3, signed=signed)
     cfg = small_cfg(engine, fuse_pool=fuse)
     d = build_program(g, cfg).descriptors
     assert bool(d[0][1] & FLAG_POOL) == fuse and (d[1][0] == OP_FUSED) == fuse
@@ -227,14 +230,7 @@ def test_hls_code_path_bit_exact(engine, fill_overlap):
         assert [int(c) for c in cyc] == estimate_graph(g, small_cfg(engine, fill_overlap=fill_overlap)), case
     g = random_conv_graph(method=method, sparsity=0.6, seed=6, **FLAT_CASES["7x7_3x3_residual"])
     _check_conv_graph(g, engine, seed=3, hls_path=True, pixels=16, fill_overlap=fill_overlap)
-    rng = np.random.default_rng(3)
-    T = {
-        "x": TensorInfo("x", (4, 11, 15), True, 1.0),
-        "c": TensorInfo("c", (11, 11, 15), False, 1.0),
-        "m": TensorInfo("m", (11, 6, 8), False, 1.0),
-    }
-    g = _graph([_conv("c", "x", "c", rng.integers(-30, 31, (11, 4, 3, 3))), PoolLayer("mp", "c", "m", "max", 3, 2, 1)],
-               T, "x", "m")
+    g = _conv_pool_graph(3)
     cyc = _check_conv_graph(g, engine, hls_path=True, fill_overlap=fill_overlap)
     assert [int(c) for c in cyc] == estimate_graph(g, small_cfg(engine, fill_overlap=fill_overlap))
 
@@ -250,14 +246,7 @@ def test_maxpool_channel_groups(engine):
     cfg = small_cfg(engine, lb_words=240, fuse_pool=False)
     g5 = geometry(13, 6, 7, 3, 2, 1, cfg)
     assert (g5.half, g5.pitch, g5.ring) == (8, 16, 5) and pool_channels(11, g5, cfg) == 3
-    rng = np.random.default_rng(4)
-    w = rng.integers(-30, 31, (11, 4, 3, 3))
-    T = {
-        "x": TensorInfo("x", (4, 11, 13), True, 1.0),
-        "c": TensorInfo("c", (11, 11, 13), False, 1.0),
-        "m": TensorInfo("m", (11, 6, 7), False, 1.0),
-    }
-    g = _graph([_conv("c", "x", "c", w), PoolLayer("mp", "c", "m", "max", 3, 2, 1)], T, "x", "m")
+    g = _conv_pool_graph(4, w=13)
     cyc = _check_conv_graph(g, engine, lb_words=240, fuse_pool=False)
     assert cyc[1] == estimate_graph(g, cfg)[1]
 
