@@ -55,7 +55,9 @@ struct geom_t {
 static geom_t geometry(const layer_t& L) {
     geom_t g;
     g.flat = L.op == OP_CONV && (L.flags & FLAG_FLAT) && L.out_h > 1;
-    uint32_t padded = L.in_w + 2 * L.pad;
+    const uint32_t raw = L.in_w + 2 * L.pad;
+    const uint32_t A = cfg::LB_ALIGN;
+    const uint32_t padded = (raw + A - 1) / A * A;  // row pitch: whole fill beats for a URAM line buffer
     g.half = 0;
     g.phases = 2;
     if (g.flat) {
@@ -72,7 +74,7 @@ static geom_t geometry(const layer_t& L) {
     }
     g.tiles = (L.out_w + cfg::V - 1) / cfg::V;
     if (L.stride == 2) {
-        g.half = (padded + 1) / 2;
+        g.half = ((raw + 1) / 2 + A - 1) / A * A;
         g.pitch = 2 * g.half;
         g.phases = L.kernel == 1 ? 1 : 2;
         g.bpr = g.phases * ((g.half + cfg::FILL_BYTES - 1) / cfg::FILL_BYTES);
@@ -145,7 +147,14 @@ struct prefetch_t {
     uint32_t off;         // stream offset after pass 0
 };
 static prefetch_t pre;
+#if FQ_HLS_PATH && FQ_LB_URAM
+// URAM line buffer: entry i is 9-bit lane i % 8 of word i / 8, word w in bank w % LB_UBANKS at w / LB_UBANKS;
+// the LB_UBANKS words a V-entry read spans are in distinct banks, one port each per cycle
+typedef ap_uint<72> lbword_t;
+static lbword_t lbu[cfg::LB_UBANKS][cfg::LB_UWORDS];
+#else
 static act_t lbuf[cfg::LB_DEPTH + cfg::LB_SLACK];
+#endif
 // fused 3x3 stride-2 max pool (FLAG_POOL, store_rows): per channel and pooled column, the running max of the
 // pooled row being built; per channel, the last pixel of the previous tile of the conv row
 static act_t pool_acc[cfg::POOL_WORDS];
@@ -155,6 +164,53 @@ static act_t pool_last[cfg::MAX_OUT_CH];
 static uint64_t row_load[cfg::MAX_ROWS], row_comp[cfg::MAX_ROWS], row_store[cfg::MAX_ROWS];
 static uint64_t row_res[cfg::MAX_ROWS];  // residual beats of output row y (gmem_in, shared with load_rows)
 #endif
+
+// Line-buffer access: the V entries i0 .. i0 + V - 1 of a read, and the FILL_BYTES entries of a fill beat
+// (beat b of the line-buffer row starting at entry `row`).
+static inline void lb_get(uint32_t i0, act_t x[cfg::V]) {
+#if FQ_HLS_PATH && FQ_LB_URAM
+    const uint32_t w0 = i0 >> 3, s = i0 & 7, r0 = w0 % cfg::LB_UBANKS, a0 = w0 / cfg::LB_UBANKS;
+    ap_uint<72 * cfg::LB_UBANKS> win = 0;  // words w0 .. w0 + LB_UBANKS - 1, lowest first
+lb_get_bank:
+    for (int k = 0; k < cfg::LB_UBANKS; k++) {
+#pragma HLS UNROLL
+        const uint32_t b = r0 + k < uint32_t(cfg::LB_UBANKS) ? r0 + k : r0 + k - cfg::LB_UBANKS;
+        const uint32_t a = r0 + k < uint32_t(cfg::LB_UBANKS) ? a0 : a0 + 1;
+        win.range(72 * k + 71, 72 * k) = lbu[b][a];
+    }
+lb_get_v:
+    for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+        const uint32_t e = s + v;
+        x[v] = act_t(win.range(9 * e + 8, 9 * e));
+    }
+#else
+    for (int v = 0; v < cfg::V; v++) {
+#pragma HLS UNROLL
+        x[v] = lbuf[i0 + v];
+    }
+#endif
+}
+
+static inline void lb_put_beat(size_t row, const geom_t& g, uint32_t b, const beat_t& bt) {
+#if FQ_HLS_PATH && FQ_LB_URAM
+    // rows and beats are whole words (LB_ALIGN = FILL_BYTES): FILL_BYTES / 8 words, distinct banks
+    const uint32_t w0 = uint32_t((row + lb_beat_pos(g, b, 0)) >> 3);
+lb_put_word:
+    for (int k = 0; k < cfg::FILL_BYTES / 8; k++) {
+#pragma HLS UNROLL
+        lbword_t word;
+        for (int j = 0; j < 8; j++) word.range(9 * j + 8, 9 * j) = ap_uint<9>(bt.v[8 * k + j].range(8, 0));
+        const uint32_t w = w0 + k;
+        lbu[w % cfg::LB_UBANKS][w / cfg::LB_UBANKS] = word;
+    }
+#else
+    for (int j = 0; j < cfg::FILL_BYTES; j++) {
+#pragma HLS UNROLL
+        if (lb_beat_ok(g, b, j)) lbuf[row + lb_beat_pos(g, b, j)] = bt.v[j];
+    }
+#endif
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // load: input rows (and padding) of channels ci0 .. ci0 + n_ch - 1 into the line-buffer stream, one fill
@@ -220,17 +276,14 @@ absorb_iy:
     absorb_ch:
         for (uint32_t ci = 0; ci < n_ch; ci++) {
 #pragma HLS LOOP_TRIPCOUNT min = 3 max = 512
-            act_t* dst = lbuf + (size_t(ci) * g.ring + slot) * g.pitch;
+            const size_t row = (size_t(ci) * g.ring + slot) * g.pitch;
         absorb_beat:
             for (uint32_t b = 0; b < g.bpr; b++) {
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
                 beat_t bt = s_in.read();
                 n++;
-                for (int j = 0; j < cfg::FILL_BYTES; j++) {
-#pragma HLS UNROLL
-                    if (lb_beat_ok(g, b, j)) dst[lb_beat_pos(g, b, j)] = bt.v[j];
-                }
+                lb_put_beat(row, g, b, bt);
             }
         }
     }
@@ -263,13 +316,8 @@ static fill_t fill_begin(const layer_t& L, const geom_t& g, int& next_iy, uint32
 
 // one beat of the fill into its ring slot (the same writes as absorb_rows, in the same order)
 static void fill_step(const layer_t& L, const geom_t& g, fill_t& f, hls::stream<beat_t>& s_in) {
-    act_t* dst = lbuf + (size_t(f.ci) * g.ring + f.slot) * g.pitch;
     beat_t bt = s_in.read();
-fill_lane:
-    for (int j = 0; j < cfg::FILL_BYTES; j++) {
-#pragma HLS UNROLL
-        if (lb_beat_ok(g, f.b, j)) dst[lb_beat_pos(g, f.b, j)] = bt.v[j];
-    }
+    lb_put_beat((size_t(f.ci) * g.ring + f.slot) * g.pitch, g, f.b, bt);
     f.left--;
     if (++f.b == g.bpr) {
         f.b = 0;
@@ -299,14 +347,22 @@ comp_entry:
 #pragma HLS PIPELINE II = 1
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 4608
 // the fill writes ring slots that this row's reads never touch (fill_t)
+#if FQ_LB_URAM
+#pragma HLS DEPENDENCE variable = lbu inter false
+#pragma HLS DEPENDENCE variable = lbu intra false
+#else
 #pragma HLS DEPENDENCE variable = lbuf inter false
 #pragma HLS DEPENDENCE variable = lbuf intra false
+#endif
         if (cfg::FILL_OVERLAP && f.left) fill_step(L, g, f, s_in);
     comp_lane:
         for (int l = 0; l < cfg::P; l++) {
 #pragma HLS UNROLL
             const dec_t& d = wbuf[l][e];
-            if (!(d.flags & DEC_NOP)) Pol::template apply<NV>(acc[l], d, lbuf, d.base + rowoff[d.ky] + xoff);
+            act_t xw[cfg::V];
+#pragma HLS ARRAY_PARTITION variable = xw complete
+            lb_get(d.base + rowoff[d.ky] + xoff, xw);
+            if (!(d.flags & DEC_NOP)) Pol::template apply<NV>(acc[l], d, xw);
             // the accumulators run on (cleared once per tile, above): the store stage takes differences of a
             // lane's consecutive packets, so the PE needs no clear-and-add multiplexer per output
             if (d.flags & DEC_LAST) {
@@ -378,8 +434,13 @@ static void compute_rows(const layer_t& L, const geom_t& g, const dec_t wbuf[cfg
     // every read is V consecutive entries and every fill beat FILL_BYTES consecutive entries (geom_t):
     // LB_BANKS = max(V, FILL_BYTES) cyclic banks serve each in one cycle; one port reads, the other is the
     // fill's write port (FILL_OVERLAP)
+#if FQ_LB_URAM
+#pragma HLS ARRAY_PARTITION variable = lbu complete dim = 1
+#pragma HLS BIND_STORAGE variable = lbu type = ram_s2p impl = uram
+#else
 #pragma HLS ARRAY_PARTITION variable = lbuf cyclic factor = cfg::LB_BANKS dim = 1
 #pragma HLS BIND_STORAGE variable = lbuf type = ram_s2p impl = bram
+#endif
 #pragma HLS ARRAY_PARTITION variable = wbuf complete dim = 1
     int next_iy = -int(L.pad);
     // overlapped: the rows of output row 0 before the first row (the prologue, charged to the load stage)
@@ -822,7 +883,8 @@ pool_chgroup:
 #pragma HLS UNROLL
                             const uint32_t ci = cg * NL + l;
                             if (ci < n_ch) {
-                                const act_t* x = lbuf + (ci * g.ring + slot) * g.pitch + kx_off(g, kx) + x0;
+                                act_t x[cfg::V];
+                                lb_get((ci * g.ring + slot) * g.pitch + kx_off(g, kx) + x0, x);
                                 for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
                                     act_t xv = x[v];

@@ -117,14 +117,14 @@ struct FqPolicy {
         return ok;
     }
 
-    // Apply one decoded weight to the first NV of the V output pixels: pixel v reads lb[i0 + v] (at stride 2
-    // too: the line buffer stores such rows phase-split, fq_engine.h geom_t).
+    // Apply one decoded weight to the first NV of the V output pixels x (the V consecutive line-buffer entries
+    // the tile reads, at stride 2 too: such rows are stored phase-split, fq_engine.h geom_t).
     template <int NV>
-    static void apply(acc_v& a, const dec_t& d, const act_t lb[cfg::LB_DEPTH + cfg::LB_SLACK], uint32_t i0) {
+    static void apply(acc_v& a, const dec_t& d, const act_t x[cfg::V]) {
     apply_v:
         for (int v = 0; v < NV; v++) {
 #pragma HLS UNROLL
-            act_t xv = lb[i0 + v];
+            act_t xv = x[v];
 #if FQ_HLS_PATH
             accq_t t = accq_t(xv) << ap_uint<cfg::EXP_BITS>(d.exp);
             if (d.sign > 0) a.q[v] += t;
@@ -206,11 +206,11 @@ struct Int8Policy {
     }
 
     template <int NV>
-    static void apply(acc_v& a, const dec_t& d, const act_t lb[cfg::LB_DEPTH + cfg::LB_SLACK], uint32_t i0) {
+    static void apply(acc_v& a, const dec_t& d, const act_t x[cfg::V]) {
     apply_v:
         for (int v = 0; v < NV; v++) {
 #pragma HLS UNROLL
-            a.a[v] += acc_t(d.w) * acc_t(lb[i0 + v]);
+            a.a[v] += acc_t(d.w) * acc_t(x[v]);
         }
     }
 

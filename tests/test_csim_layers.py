@@ -214,25 +214,46 @@ def test_maxpool(signed, engine, fuse):
     assert (cyc[1] == 0) == fuse
 
 
-@pytest.mark.parametrize("engine", ["fq", "int8"])
-@pytest.mark.parametrize("fill_overlap", [True, False])
-def test_hls_code_path_bit_exact(engine, fill_overlap):
+@pytest.mark.parametrize(("engine", "fill_overlap", "lb_uram"), [
+    ("fq", True, False), ("fq", False, False), ("int8", True, False), ("int8", False, False),
+    ("fq", True, True), ("fq", False, True), ("int8", True, True),
+])
+def test_hls_code_path_bit_exact(engine, fill_overlap, lb_uram):
     """The code Vitis HLS synthesizes (ap_int PE arithmetic, the fill absorbed inside the pipelined entry loop,
-    hls_src FQ_HLS_PATH), built by g++: bit-exact and cycle-exact on stride 1 and 2, a residual, the 7x7 stem,
-    a flat small map and a fused max pool, like the fast C-simulation kernels."""
+    hls_src FQ_HLS_PATH; with lb_uram the line buffer as banked 72-bit URAM words), built by g++: bit-exact
+    and cycle-exact on stride 1 and 2, a residual, the 7x7 stem, a flat small map and a fused max pool, like
+    the fast C-simulation kernels."""
     from fq_hls.hw.cycles import estimate_graph
     from fq_hls.testing import random_conv_graph
 
     method = "fq5" if engine == "fq" else "int8"
     for case in ("3x3_stride2", "residual_relu", "7x7_stem", "1x1_downsample"):
         g = random_conv_graph(method=method, sparsity=0.6, seed=2, **CASES[case])
-        cyc = _check_conv_graph(g, engine, seed=1, hls_path=True, fill_overlap=fill_overlap)
-        assert [int(c) for c in cyc] == estimate_graph(g, small_cfg(engine, fill_overlap=fill_overlap)), case
+        cyc = _check_conv_graph(g, engine, seed=1, hls_path=True, fill_overlap=fill_overlap, lb_uram=lb_uram)
+        assert [int(c) for c in cyc] == estimate_graph(g, small_cfg(engine, fill_overlap=fill_overlap,
+                                                                    lb_uram=lb_uram)), case
     g = random_conv_graph(method=method, sparsity=0.6, seed=6, **FLAT_CASES["7x7_3x3_residual"])
-    _check_conv_graph(g, engine, seed=3, hls_path=True, pixels=16, fill_overlap=fill_overlap)
+    _check_conv_graph(g, engine, seed=3, hls_path=True, pixels=16, fill_overlap=fill_overlap, lb_uram=lb_uram)
     g = _conv_pool_graph(3)
-    cyc = _check_conv_graph(g, engine, hls_path=True, fill_overlap=fill_overlap)
-    assert [int(c) for c in cyc] == estimate_graph(g, small_cfg(engine, fill_overlap=fill_overlap))
+    cyc = _check_conv_graph(g, engine, hls_path=True, fill_overlap=fill_overlap, lb_uram=lb_uram)
+    assert [int(c) for c in cyc] == estimate_graph(g, small_cfg(engine, fill_overlap=fill_overlap, lb_uram=lb_uram))
+
+
+@pytest.mark.parametrize("engine", ["fq", "int8"])
+def test_uram_line_buffer_geometry_fast_csim(engine):
+    """With lb_uram the row pitches are whole fill beats (16 entries here): the fast C-simulation kernels run
+    the same rounded geometry bit-exact and cycle-exact against the model."""
+    from fq_hls.hw.cycles import estimate_graph
+    from fq_hls.hw.geometry import geometry
+    from fq_hls.testing import random_conv_graph
+
+    cfg = small_cfg(engine, lb_uram=True)
+    assert geometry(13, 7, 7, 3, 2, 1, cfg).half == 16 and geometry(10, 10, 10, 3, 1, 1, cfg).pitch == 16
+    method = "fq5" if engine == "fq" else "int8"
+    for case in ("3x3_s1_odd_sizes", "3x3_stride2", "7x7_stem", "1x1_downsample"):
+        g = random_conv_graph(method=method, sparsity=0.6, seed=4, **CASES[case])
+        cyc = _check_conv_graph(g, engine, seed=2, lb_uram=True)
+        assert [int(c) for c in cyc] == estimate_graph(g, cfg), case
 
 
 @pytest.mark.parametrize("engine", ["fq", "int8"])

@@ -10,7 +10,7 @@ from string import Template
 from ..hw import abi
 from ..hw.config import HardwareConfig
 from ..hw.cycles import DEPTHS
-from ..hw.geometry import POOL_WORDS, fill_bytes, lb_banks, lb_slack
+from ..hw.geometry import POOL_WORDS, fill_bytes, lb_align, lb_banks, lb_slack, lb_ubanks
 from ..hw.program import DESC_FIELDS, DESC_WORDS, lb_depth
 from ..hw.streams import max_channels_per_lane
 
@@ -46,6 +46,10 @@ def config_header(cfg: HardwareConfig) -> str:
         lb_banks=lb_banks(cfg),
         lb_slack=lb_slack(cfg),
         pool_words=POOL_WORDS,
+        lb_uram=1 if cfg.lb_uram else 0,
+        lb_align=lb_align(cfg),
+        lb_ubanks=lb_ubanks(cfg),
+        lb_uwords=-(-(lb_depth(cfg) + lb_slack(cfg)) // (8 * lb_ubanks(cfg))) + 1,
         acc_bits=cfg.acc_bits,
         accq_bits=cfg.accq_bits,
         accm_bits=cfg.accm_bits,

@@ -154,7 +154,7 @@ def read_build_reports(paths: list[str]) -> dict[tuple[str, str], dict]:
 
 def config_of_entry(board: str, engine: str, e: dict) -> HardwareConfig:
     """The hardware configuration a report entry (boards.<board>.<engine>) was sized and timed at."""
-    kw = {k: e[k] for k in ("fill_overlap", "in_ports") if k in e}
+    kw = {k: e[k] for k in ("fill_overlap", "in_ports", "lb_uram") if k in e}
     if "lb_depth" in e:
         kw["lb_words"] = int(e["lb_depth"])
     return hardware_config(board, engine, lanes=int(e["lanes"]), pixels=int(e["pixels"]),

@@ -27,7 +27,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from ..hw.config import BOARDS, BoardInfo, HardwareConfig, hardware_config
-from ..hw.geometry import POOL_WORDS, lb_banks, lb_depth, lb_depth_choices, lb_slack
+from ..hw.geometry import POOL_WORDS, URAM_ENTRIES, lb_banks, lb_depth, lb_depth_choices, lb_slack, lb_ubanks
 from . import rtl
 from .yosys import SynthResult, synthesize
 
@@ -138,6 +138,7 @@ class EngineEstimate:
     fill_overlap: bool = True  # HardwareConfig.fill_overlap of the estimated engine
     lb_words: int = 0  # HardwareConfig.lb_words of the estimated engine (0: the default depth)
     in_ports: int = 2  # HardwareConfig.in_ports of the estimated engine
+    lb_uram: bool = False  # HardwareConfig.lb_uram of the estimated engine
     lb_depth: int = 0  # line-buffer entries per copy that this engine instantiates (LB_DEPTH)
 
     def utilisation(self, info: BoardInfo) -> dict[str, float]:
@@ -162,6 +163,7 @@ class EngineEstimate:
             "bram18": int(t.bram18), "bram36": int(t.bram36), "uram": int(t.uram),
             "lanes": self.lanes, "pixels": self.pixels, "clock_mhz": self.clock_mhz,
             "fill_overlap": self.fill_overlap, "lb_depth": self.lb_depth, "in_ports": self.in_ports,
+            "lb_uram": self.lb_uram,
             "parts": {k: {**{f: round(v, 1) for f, v in asdict(r).items()}, "evidence": ev}
                       for k, (r, ev) in self.parts.items()},
             "evidence": dict(self.evidence),
@@ -201,6 +203,9 @@ class UnitCosts:
     def rotator(self, pixels: int) -> Resources:
         return self.get(rtl.rotator(pixels, ENGINE_ACT_BITS))
 
+    def packed_reader(self, cfg: HardwareConfig) -> Resources:
+        return self.get(rtl.packed_reader(cfg.pixels, lb_ubanks(cfg), ENGINE_ACT_BITS))
+
 
 def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate:
     """Resources of `cfg` (engine, lanes P, pixels V) on its board."""
@@ -218,7 +223,8 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
         parts["recombine"] = (units.recombine(cfg).scale(V), "yosys")
         parts["delta"] = (units.delta((cfg.accq_bits, cfg.accm_bits)).scale(V), "yosys")
         parts["decode"] = (Resources(lut=DECODE_LUT, ff=DECODE_FF).scale(P), "model")
-        parts["rotator"] = (rot.scale(P), "yosys")
+        # a URAM line buffer's reader takes whole words (packed_reader) instead of V single-entry banks
+        parts["rotator"] = ((units.packed_reader(cfg) if cfg.lb_uram else rot).scale(P), "yosys")
         parts["reader"] = (reader.scale(P), "model")
         # a lane's read port + the fill's write port per copy, or (no overlap) two lanes' read ports
         copies = P if cfg.fill_overlap else math.ceil(P / 2)
@@ -238,13 +244,19 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
         lutram = hv * math.ceil(math.ceil(POOL_WORDS / hv) * ACT_WORD_BITS / LUTRAM_BITS)
         parts["fused_pool"] = (Resources(lut=POOL_UNIT_LUT * hv + lutram, ff=POOL_UNIT_FF * hv,
                                          bram18=bram18_for(cfg.max_out_ch, ACT_WORD_BITS)), "model")
-    parts["line_buffer"] = (Resources(bram18=copies * copy_bram), "model")
+    if cfg.lb_uram:  # lb_ubanks URAMs per copy (8 entries per 72-bit word), more where a bank is deeper
+        nb = lb_ubanks(cfg)
+        per_bank = math.ceil((lb_depth(cfg) + lb_slack(cfg)) / nb)
+        parts["line_buffer"] = (Resources(uram=copies * nb * math.ceil(per_bank / URAM_ENTRIES)), "model")
+    else:
+        parts["line_buffer"] = (Resources(bram18=copies * copy_bram), "model")
     # weight buffers: both ping-pong halves of a lane in one memory, the loader writing one half through one
     # port while the lane reads the other through the second (URAM288 byte-write enables store 4 entries of
     # 16 bits per 72-bit row): one URAM group per lane while the board has URAM left, else BRAM18 (simple dual
     # port: one write + one read port)
     per_lane_uram = uram_for(depth, entry_bits)
-    uram_lanes = min(P, info.uram // per_lane_uram) if info.uram and per_lane_uram else 0
+    uram_left = max(0, info.uram - parts["line_buffer"][0].uram)
+    uram_lanes = min(P, uram_left // per_lane_uram) if uram_left and per_lane_uram else 0
     bram_lanes = P - uram_lanes
     parts["weight_buffer"] = (Resources(uram=uram_lanes * per_lane_uram,
                                         bram18=bram_lanes * bram18_for(depth, entry_bits)), "model")
@@ -257,7 +269,7 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
         total = total + r
     ev = {f: "model" for f in ("lut", "ff", "dsp", "bram36", "uram")}
     return EngineEstimate(cfg.board, cfg.engine, P, V, cfg.clock_mhz, total, parts, ev, fill_overlap=cfg.fill_overlap,
-                          lb_words=cfg.lb_words, lb_depth=lb_depth(cfg), in_ports=cfg.in_ports)
+                          lb_words=cfg.lb_words, lb_depth=lb_depth(cfg), in_ports=cfg.in_ports, lb_uram=cfg.lb_uram)
 
 
 def fill_variants(engine: str) -> tuple[bool, ...]:
@@ -276,28 +288,36 @@ def candidates(board: str, engine: str, units: UnitCosts, band: int, **cfg_overr
     variants = (cfg_overrides.pop("fill_overlap"),) if "fill_overlap" in cfg_overrides else fill_variants(engine)
     ports = (cfg_overrides.pop("in_ports"),) if "in_ports" in cfg_overrides else IN_PORT_CHOICES
     fixed_lb = cfg_overrides.pop("lb_words", None)
+    if "lb_uram" in cfg_overrides:
+        urams = (cfg_overrides.pop("lb_uram"),)
+    else:  # the FQ engine's per-lane copies may live in URAM where the board has it
+        urams = (False, True) if engine == "fq" and info.uram else (False,)
     for ov in variants:
         for ip in ports:
-            for V in PIXEL_CHOICES:
-                base = hardware_config(board, engine, lanes=LANE_CHOICES[0], pixels=V, fill_overlap=ov, in_ports=ip,
-                                       **cfg_overrides)
-                for lbw in (fixed_lb,) if fixed_lb is not None else lb_depth_choices(base):
-                    for P in LANE_CHOICES:
-                        cfg = replace(base, lanes=P, lb_words=lbw)
-                        est = estimate(cfg, units, band)
-                        if est.fits(info):
-                            out.append(est)
-                        else:
-                            break  # more lanes never cost less (tested), so larger P cannot fit either
-    out.sort(key=lambda e: (-(e.lanes * e.pixels), -e.pixels, not e.fill_overlap, -e.in_ports, e.lb_words))
+            for ur in urams:
+                for V in PIXEL_CHOICES:
+                    base = hardware_config(board, engine, lanes=LANE_CHOICES[0], pixels=V, fill_overlap=ov,
+                                           in_ports=ip, lb_uram=ur, **cfg_overrides)
+                    for lbw in (fixed_lb,) if fixed_lb is not None else lb_depth_choices(base):
+                        for P in LANE_CHOICES:
+                            cfg = replace(base, lanes=P, lb_words=lbw)
+                            est = estimate(cfg, units, band)
+                            if est.fits(info):
+                                out.append(est)
+                            else:
+                                break  # more lanes never cost less (tested), so larger P cannot fit either
+    out.sort(key=lambda e: (-(e.lanes * e.pixels), -e.pixels, not e.fill_overlap, -e.in_ports, e.lb_uram,
+                            e.lb_words))
     return out
 
 
-def variant(est: EngineEstimate) -> tuple[bool, int, bool]:
-    """The line-buffer variant of an estimate: (fill beside compute, input ports, deeper than the default)."""
-    return est.fill_overlap, est.in_ports, est.lb_words > 0
+def variant(est: EngineEstimate) -> tuple[bool, int, bool, bool]:
+    """The line-buffer variant of an estimate: (fill beside compute, input ports, in URAM, deeper than the
+    default)."""
+    return est.fill_overlap, est.in_ports, est.lb_uram, est.lb_words > 0
 
 
 def config_of(est: EngineEstimate, **cfg_overrides) -> HardwareConfig:
     return replace(hardware_config(est.board, est.engine, **cfg_overrides), lanes=est.lanes, pixels=est.pixels,
-                   fill_overlap=est.fill_overlap, lb_words=est.lb_words, in_ports=est.in_ports)
+                   fill_overlap=est.fill_overlap, lb_words=est.lb_words, in_ports=est.in_ports,
+                   lb_uram=est.lb_uram)

@@ -344,6 +344,42 @@ def requant(acc_bits: int = 32, mult_bits: int = 16, res_bits: int = 9, shift_bi
                     "requantization (acc+bias)*mult + res*res_mult, round, shift, clamp (DSP-mapped)")
 
 
+def packed_reader(pixels: int = 16, banks: int = 3, act_bits: int = 9) -> Datapath:
+    """The V-pixel read of a URAM line buffer (hls_src lb_get): `banks` 72-bit words of 8 entries from the
+    banks rotated by `rot` (the bank of the first word), then entries s .. s + V - 1 of that window."""
+    rot_bits = max(1, (banks - 1).bit_length())
+    wbits = 72 * banks
+    ins = [Port("din", wbits), Port("rot", rot_bits), Port("s", 3)]
+    outs = [Port("dout", pixels * act_bits)]
+    top = "packed_reader"
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += f"    reg [{wbits - 1}:0] win;\n    always @* begin\n        case (rot)\n"
+    for r in range(banks):
+        words = [f"din[{((k + r) % banks) * 72 + 71}:{((k + r) % banks) * 72}]" for k in reversed(range(banks))]
+        v += f"            {rot_bits}'d{r}: win = {{{', '.join(words)}}};\n"
+    v += f"            default: win = {wbits}'d0;\n        endcase\n    end\n"
+    # pixel v = window entry s + v: an 8:1 select per pixel (s < 8)
+    v += f"    reg [{pixels * act_bits - 1}:0] sel;\n    always @* begin\n        case (s)\n"
+    for off in range(8):
+        ents = [f"win[{(off + k) * act_bits + act_bits - 1}:{(off + k) * act_bits}]" for k in reversed(range(pixels))]
+        v += f"            3'd{off}: sel = {{{', '.join(ents)}}};\n"
+    v += f"            default: sel = {pixels * act_bits}'d0;\n        endcase\n    end\n"
+    v += "    always @(posedge clk) begin\n        if (en) dout <= sel;\n    end\nendmodule\n"
+
+    def ref(st: dict, i: dict) -> dict:
+        words = [(i["din"] >> (72 * k)) & ((1 << 72) - 1) for k in range(banks)]
+        if i["rot"] >= banks:
+            return {"dout": 0}
+        win = 0
+        for k in range(banks):
+            win |= words[(k + i["rot"]) % banks] << (72 * k)
+        return {"dout": (win >> (i["s"] * act_bits)) & ((1 << (pixels * act_bits)) - 1)}
+
+    return Datapath(f"packed_reader{pixels}", top, v, ins, outs, ref, False,
+                    dict(pixels=pixels, banks=banks, act_bits=act_bits),
+                    f"{pixels}-pixel read of a URAM line buffer ({banks} words of 8 entries)")
+
+
 def rotator(pixels: int = 8, act_bits: int = 9) -> Datapath:
     """The V-pixel read alignment of a banked line buffer: out[v] = in[(v + sel) mod V], registered."""
     sel_bits = max(1, (pixels - 1).bit_length())

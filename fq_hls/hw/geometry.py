@@ -52,14 +52,20 @@ def lb_depth(cfg: HardwareConfig) -> int:
     if cfg.lb_words > 0:
         return cfg.lb_words
     need = max(geometry(w, oh, ow, k, s, p, cfg).words(c) for c, w, oh, ow, k, s, p in RESNET18_LAYERS)
-    banks, slack = lb_banks(cfg), lb_slack(cfg)
+    slack = lb_slack(cfg)
+    if cfg.lb_uram:  # every URAM bank full (whole 8-entry words)
+        banks, unit = lb_ubanks(cfg), URAM_ENTRIES
+    else:
+        banks, unit = lb_banks(cfg), BRAM18_X9_DEPTH
     per_bank = -(-(need + slack) // banks)
-    return -(-per_bank // BRAM18_X9_DEPTH) * BRAM18_X9_DEPTH * banks - slack
+    return -(-per_bank // unit) * unit * banks - slack
 
 
 def lb_depth_choices(cfg: HardwareConfig) -> tuple[int, ...]:
     """HardwareConfig.lb_words values worth sizing: the default, and one more BRAM18 per bank (room for the
     flat mode of larger maps, at the price of a copy's BRAM)."""
+    if cfg.lb_uram:
+        return (0,)
     return (0, lb_depth(replace(cfg, lb_words=0)) + lb_banks(cfg) * BRAM18_X9_DEPTH)
 
 
@@ -74,6 +80,21 @@ def fill_bytes(cfg: HardwareConfig) -> int:
     return cfg.in_ports * (cfg.axi_bits // 8)
 
 
+URAM_ENTRIES = 4096 * 8  # 9-bit entries of one URAM288 (4096 words of 72 bits, 8 entries each)
+
+
+def lb_align(cfg: HardwareConfig) -> int:
+    """Row pitches (and phase lengths) are multiples of this: whole fill beats, so that a URAM line buffer's
+    fill writes whole 8-entry words (1: no rounding)."""
+    return fill_bytes(cfg) if cfg.lb_uram else 1
+
+
+def lb_ubanks(cfg: HardwareConfig) -> int:
+    """URAM banks of one line-buffer copy (fq_config.h LB_UBANKS): the words a V-entry read at any offset
+    spans, ceil((V + 7) / 8)."""
+    return (cfg.pixels + 14) // 8
+
+
 def lb_banks(cfg: HardwareConfig) -> int:
     """Cyclic banks of the line buffer (fq_config.h LB_BANKS): a tile reads V consecutive entries, a fill beat
     writes fill_bytes consecutive entries, each in one cycle."""
@@ -82,8 +103,8 @@ def lb_banks(cfg: HardwareConfig) -> int:
 
 def lb_slack(cfg: HardwareConfig) -> int:
     """Entries after LB_DEPTH (fq_config.h LB_SLACK) that the last tile of the last row may over-read for its
-    dropped pixels: less than V + the kernel's reach past the row end."""
-    return cfg.pixels + cfg.max_kernel
+    dropped pixels: less than V + the kernel's reach past the row end (URAM: plus a word)."""
+    return cfg.pixels + cfg.max_kernel + (8 if cfg.lb_uram else 0)
 
 
 def pool_channels(in_ch: int, g: Geometry, cfg: HardwareConfig) -> int:
@@ -129,21 +150,26 @@ class Geometry:
         return sum(1 for i in range(lo, hi) if i % self.q < out_w)
 
 
+def _up(n: int, a: int) -> int:
+    return -(-n // a) * a
+
+
 def geometry(in_w: int, out_h: int, out_w: int, k: int, s: int, p: int, cfg: HardwareConfig,
              flat: bool = False) -> Geometry:
     V = cfg.pixels
-    padded = in_w + 2 * p
+    raw = in_w + 2 * p
+    padded = _up(raw, lb_align(cfg))  # row pitch (URAM line buffer: whole fill beats)
     if flat:
         if s != 1:
             raise ValueError("flat mode is for stride 1 only")
-        q = pitch = in_w + 2 * p  # output row y + 1 starts s input rows = s * pitch entries further
+        q = pitch = padded  # output row y + 1 starts s input rows = s * pitch entries further
         vw = (out_h - 1) * q + out_w
         tiles = -(-vw // V)
         reach = (tiles * V - 1) * s + (k - 1) * pitch + k  # entries the last tile's reads span
         ring = max((out_h - 1) * s + k, -(-reach // pitch))
         return Geometry(tiles, pitch, ring, 1, vw, q, True)
     tiles = -(-out_w // V)
-    half = -(-padded // 2) if s == 2 else 0
+    half = _up(-(-raw // 2), lb_align(cfg)) if s == 2 else 0
     pitch = 2 * half if half else padded
     return Geometry(tiles, pitch, k + s, out_h, out_w, out_w, False, half, 1 if k == 1 else 2)
 
