@@ -23,6 +23,9 @@ def _all_datapaths() -> list[rtl.Datapath]:
         rtl.requant(),
         rtl.rotator(8),
         rtl.rotator(6),
+        rtl.packed_reader(16, 3),
+        rtl.packed_reader(4, 2),
+        rtl.packet_delta((32, 23)),
         rtl.lqnet_pe(3, acc_bits=24),
     ]
     dps += [dp for _, dp in table4.datapaths().values()]
