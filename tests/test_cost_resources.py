@@ -52,6 +52,9 @@ class FixedUnits(R.UnitCosts):
     def rotator(self, pixels):
         return R.Resources(lut=9 * pixels, ff=9 * pixels)
 
+    def packed_reader(self, cfg):
+        return R.Resources(lut=40 * cfg.pixels, ff=9 * cfg.pixels)
+
 
 FIELDS = ("lut", "ff", "carry", "dsp", "bram18", "uram")
 
@@ -152,3 +155,15 @@ def test_real_unit_costs_monotonic(monkeypatch):
         if prev is not None:
             assert cur.lut > prev.lut and cur.ff > prev.ff and cur.bram18 >= prev.bram18
         prev = cur
+
+
+def test_uram_line_buffer_counts_what_the_hls_instantiates():
+    """A URAM copy is LB_UBANKS banks of LB_UWORDS 72-bit words (fq_config.h); the default depth fills whole
+    URAM288s (4096 words) per bank, the read window's extra word included, and the model counts them."""
+    from fq_hls.hw.geometry import lb_ubanks, lb_uwords
+
+    for V in R.PIXEL_CHOICES:
+        cfg = hardware_config("kv260", "fq", lanes=8, pixels=V, lb_uram=True, fill_overlap=True)
+        assert lb_uwords(cfg) % 4096 == 0
+        est = R.estimate(cfg, FixedUnits("zynqmp"), 18432)
+        assert est.parts["line_buffer"][0].uram == 8 * lb_ubanks(cfg) * (lb_uwords(cfg) // 4096)

@@ -10,7 +10,7 @@ from string import Template
 from ..hw import abi
 from ..hw.config import HardwareConfig
 from ..hw.cycles import DEPTHS
-from ..hw.geometry import POOL_WORDS, fill_bytes, lb_align, lb_banks, lb_slack, lb_ubanks
+from ..hw.geometry import POOL_WORDS, fill_bytes, lb_align, lb_banks, lb_slack, lb_ubanks, lb_uwords
 from ..hw.program import DESC_FIELDS, DESC_WORDS, lb_depth
 from ..hw.streams import max_channels_per_lane
 
@@ -49,7 +49,7 @@ def config_header(cfg: HardwareConfig) -> str:
         lb_uram=1 if cfg.lb_uram else 0,
         lb_align=lb_align(cfg),
         lb_ubanks=lb_ubanks(cfg),
-        lb_uwords=-(-(lb_depth(cfg) + lb_slack(cfg)) // (8 * lb_ubanks(cfg))) + 1,
+        lb_uwords=lb_uwords(cfg),
         acc_bits=cfg.acc_bits,
         accq_bits=cfg.accq_bits,
         accm_bits=cfg.accm_bits,

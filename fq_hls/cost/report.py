@@ -248,8 +248,8 @@ def build_report(boards: list[str] | None = None, model_path: str | None = None,
                 entry[engine] = {"note": "no configuration fits the board"}
                 continue
             best = None
-            # the largest fitting sizes of each line-buffer variant (fill beside compute or not, default or
-            # deeper line buffer: resources.variant)
+            # the largest fitting sizes of each line-buffer variant (resources.variant: fill beside compute or
+            # not, input ports, URAM or BRAM, default or deeper)
             top = [e for var in dict.fromkeys(R.variant(c) for c in cands)
                    for e in [c for c in cands if R.variant(c) == var][:TOP_CANDIDATES]]
             for est in top:

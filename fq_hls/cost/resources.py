@@ -27,7 +27,16 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from ..hw.config import BOARDS, BoardInfo, HardwareConfig, hardware_config
-from ..hw.geometry import POOL_WORDS, URAM_ENTRIES, lb_banks, lb_depth, lb_depth_choices, lb_slack, lb_ubanks
+from ..hw.geometry import (
+    POOL_WORDS,
+    URAM_ENTRIES,
+    lb_banks,
+    lb_depth,
+    lb_depth_choices,
+    lb_slack,
+    lb_ubanks,
+    lb_uwords,
+)
 from . import rtl
 from .yosys import SynthResult, synthesize
 
@@ -214,10 +223,6 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
     parts: dict[str, tuple[Resources, str]] = {}
     rot = units.rotator(V) if V > 1 else Resources()
     reader = Resources(lut=READER_LUT_PER_PIXEL * V, ff=READER_FF_PER_PIXEL * V)
-    # what the HLS instantiates (fq_config.h LB_DEPTH + LB_SLACK in LB_BANKS banks), never less than the band
-    banks = lb_banks(cfg)
-    bank_depth = math.ceil((max(band, lb_depth(cfg)) + lb_slack(cfg)) / banks)
-    copy_bram = banks * bram18_for(bank_depth, ACT_WORD_BITS)
     if cfg.engine == "fq":
         parts["pe"] = (units.fq_pe(cfg).scale(P * V), "yosys")
         parts["recombine"] = (units.recombine(cfg).scale(V), "yosys")
@@ -244,12 +249,15 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
         lutram = hv * math.ceil(math.ceil(POOL_WORDS / hv) * ACT_WORD_BITS / LUTRAM_BITS)
         parts["fused_pool"] = (Resources(lut=POOL_UNIT_LUT * hv + lutram, ff=POOL_UNIT_FF * hv,
                                          bram18=bram18_for(cfg.max_out_ch, ACT_WORD_BITS)), "model")
-    if cfg.lb_uram:  # lb_ubanks URAMs per copy (8 entries per 72-bit word), more where a bank is deeper
-        nb = lb_ubanks(cfg)
-        per_bank = math.ceil((lb_depth(cfg) + lb_slack(cfg)) / nb)
-        parts["line_buffer"] = (Resources(uram=copies * nb * math.ceil(per_bank / URAM_ENTRIES)), "model")
+    # what the HLS instantiates per copy: LB_UBANKS URAM banks of LB_UWORDS words, or LB_DEPTH + LB_SLACK
+    # entries in LB_BANKS BRAM banks (never less than the band)
+    if cfg.lb_uram:
+        per_copy = lb_ubanks(cfg) * math.ceil(lb_uwords(cfg) * 8 / URAM_ENTRIES)
+        parts["line_buffer"] = (Resources(uram=copies * per_copy), "model")
     else:
-        parts["line_buffer"] = (Resources(bram18=copies * copy_bram), "model")
+        banks = lb_banks(cfg)
+        bank_depth = math.ceil((max(band, lb_depth(cfg)) + lb_slack(cfg)) / banks)
+        parts["line_buffer"] = (Resources(bram18=copies * banks * bram18_for(bank_depth, ACT_WORD_BITS)), "model")
     # weight buffers: both ping-pong halves of a lane in one memory, the loader writing one half through one
     # port while the lane reads the other through the second (URAM288 byte-write enables store 4 entries of
     # 16 bits per 72-bit row): one URAM group per lane while the board has URAM left, else BRAM18 (simple dual

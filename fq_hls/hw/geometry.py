@@ -53,12 +53,12 @@ def lb_depth(cfg: HardwareConfig) -> int:
         return cfg.lb_words
     need = max(geometry(w, oh, ow, k, s, p, cfg).words(c) for c, w, oh, ow, k, s, p in RESNET18_LAYERS)
     slack = lb_slack(cfg)
-    if cfg.lb_uram:  # every URAM bank full (whole 8-entry words)
-        banks, unit = lb_ubanks(cfg), URAM_ENTRIES
+    if cfg.lb_uram:  # every URAM bank full, less the word per bank a read window may reach past the end
+        banks, unit, reserve = lb_ubanks(cfg), URAM_ENTRIES, 8 * lb_ubanks(cfg)
     else:
-        banks, unit = lb_banks(cfg), BRAM18_X9_DEPTH
-    per_bank = -(-(need + slack) // banks)
-    return -(-per_bank // unit) * unit * banks - slack
+        banks, unit, reserve = lb_banks(cfg), BRAM18_X9_DEPTH, 0
+    per_bank = -(-(need + slack + reserve) // banks)
+    return -(-per_bank // unit) * unit * banks - slack - reserve
 
 
 def lb_depth_choices(cfg: HardwareConfig) -> tuple[int, ...]:
@@ -95,6 +95,12 @@ def lb_ubanks(cfg: HardwareConfig) -> int:
     the reader's word rotation a clean 2^k:1 multiplexer: 555 instead of 1,304 LUTs at V = 16, yosys)."""
     need = (cfg.pixels + 14) // 8
     return 1 << (need - 1).bit_length()
+
+
+def lb_uwords(cfg: HardwareConfig) -> int:
+    """72-bit words per URAM bank of a line-buffer copy (fq_config.h LB_UWORDS): LB_DEPTH + LB_SLACK entries,
+    and one more word, the furthest a read window of lb_ubanks words reaches."""
+    return -(-(lb_depth(cfg) + lb_slack(cfg)) // (8 * lb_ubanks(cfg))) + 1
 
 
 def lb_banks(cfg: HardwareConfig) -> int:
