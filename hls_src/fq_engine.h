@@ -36,9 +36,10 @@ static inline uint32_t rd32(const uint8_t* p) {
 // that the V pixels of a tile, columns 2x + kx, are V consecutive entries: every read is V consecutive entries
 // and LB_BANKS cyclic banks serve it in one cycle. The last tile's reads past a row end feed dropped pixels
 // only (LB_SLACK keeps the last row's inside the array). Flat mode (stride-1 conv with FLAG_FLAT, small maps):
-// the whole padded map in the line buffer, rows back to back (pitch = q = padded width), the output map run as
-// ONE virtual row of vw = (out_h - 1) * q + out_w pixels; virtual pixel i reads at i like a row-mode pixel
-// and is output (i / q, i % q), dropped when i % q >= out_w.
+// the whole padded map in the line buffer, rows back to back (pitch = q = padded width, not rounded), the
+// output map run as ONE virtual row of vw = (out_h - 1) * q + out_w pixels; virtual pixel i reads at i like a
+// row-mode pixel and is output (i / q, i % q), dropped when i % q >= out_w. Its fill streams a channel's
+// padded map as one run of flen entries (load_flat), cstride entries per channel rounded to whole fill beats.
 struct geom_t {
     uint32_t tiles;  // ceil(vw / V)
     uint32_t pitch;  // line buffer row pitch: the padded input width (stride 2: 2 * half)
@@ -48,7 +49,10 @@ struct geom_t {
     uint32_t q;      // flat: virtual pixels per output row
     uint32_t half;   // stride-2 row mode: entries per column phase; 0: row not split
     uint32_t phases; // split rows: column phases streamed (2; a 1x1 kernel reads the even phase only: 1)
-    uint32_t bpr;    // stream beats per line-buffer row (a split row streams each phase in whole beats)
+    uint32_t bpr;    // stream beats per line-buffer row (a split row streams each phase in whole beats;
+                     // flat: per channel, the whole map)
+    uint32_t cstride; // line-buffer entries per input channel (row mode ring * pitch)
+    uint32_t flen;   // flat: entries streamed per channel (the padded rows the outputs read, back to back)
     bool flat;
 };
 
@@ -60,16 +64,19 @@ static geom_t geometry(const layer_t& L) {
     const uint32_t padded = (raw + A - 1) / A * A;  // row pitch: whole fill beats for a URAM line buffer
     g.half = 0;
     g.phases = 2;
+    g.flen = 0;
     if (g.flat) {
-        g.q = padded;  // output row y + 1 starts stride input rows = stride * pitch entries further
-        g.pitch = padded;
+        g.q = raw;  // output row y + 1 starts stride input rows = stride * pitch entries further
+        g.pitch = raw;
         g.vw = (L.out_h - 1) * g.q + L.out_w;
         g.tiles = (g.vw + cfg::V - 1) / cfg::V;
         g.rows = 1;
         const uint32_t reach = (g.tiles * cfg::V - 1) * L.stride + (L.kernel - 1) * g.pitch + L.kernel;
         const uint32_t need = (L.out_h - 1) * L.stride + L.kernel, rr = (reach + g.pitch - 1) / g.pitch;
         g.ring = need > rr ? need : rr;
-        g.bpr = (g.pitch + cfg::FILL_BYTES - 1) / cfg::FILL_BYTES;
+        g.cstride = (g.ring * g.pitch + A - 1) / A * A;
+        g.flen = need * g.pitch;
+        g.bpr = (g.flen + cfg::FILL_BYTES - 1) / cfg::FILL_BYTES;
         return g;
     }
     g.tiles = (L.out_w + cfg::V - 1) / cfg::V;
@@ -83,6 +90,7 @@ static geom_t geometry(const layer_t& L) {
         g.bpr = (padded + cfg::FILL_BYTES - 1) / cfg::FILL_BYTES;
     }
     g.ring = L.kernel + L.stride;
+    g.cstride = g.ring * g.pitch;
     g.rows = L.out_h;
     g.vw = L.out_w;
     g.q = L.out_w;
@@ -120,6 +128,7 @@ static inline uint32_t lb_beat_pos(const geom_t& g, uint32_t b, int j) {
     return g.half ? lb_beat_phase(g, b) * g.half + lb_beat_idx(g, b, j) : b * cfg::FILL_BYTES + j;
 }
 static inline bool lb_beat_ok(const geom_t& g, uint32_t b, int j) {
+    if (g.flat) return b * cfg::FILL_BYTES + j < g.flen;
     return g.half ? lb_beat_idx(g, b, j) < g.half : b * cfg::FILL_BYTES + j < g.pitch;
 }
 
@@ -213,6 +222,76 @@ lb_put_word:
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// Flat mode's load: per channel, the padded map's rows back to back (g.flen entries) in g.bpr fill beats.
+// Lane j of beat b carries entry b * FILL_BYTES + j: padded row r = entry / q, column c = entry % q, and its
+// byte offset r * in_w + c, kept as per-lane counters stepped by FILL_BYTES (no divider or multiplier inside
+// the pipelined loop).
+static void load_flat(const uint8_t* base, const uint8_t* base2, const layer_t& L, const geom_t& g,
+                      act_t pad_value, hls::stream<beat_t>& s_in, uint32_t ci0, uint32_t n_ch) {
+    const bool sgn = L.flags & FLAG_IN_SIGNED;
+    const uint32_t step_r = uint32_t(cfg::FILL_BYTES) / g.q, step_c = uint32_t(cfg::FILL_BYTES) % g.q;
+    const int step_off = int(step_r * L.in_w + step_c), wrap_off = int(L.in_w) - int(g.q);
+    const int pad_off = int(L.pad * L.in_w + L.pad);  // offset of padded (pad, pad), the map's first byte
+    const uint32_t map = L.in_h * L.in_w;
+    uint32_t n_beats = 0;
+load_flat_ch:
+    for (uint32_t ci = 0; ci < n_ch; ci++) {
+#pragma HLS LOOP_TRIPCOUNT min = 3 max = 512
+        const uint8_t* src1 = base + size_t(ci0 + ci) * map;
+        const uint8_t* src2 = base2 + size_t(ci0 + ci) * map;
+        uint32_t r[cfg::FILL_BYTES], c[cfg::FILL_BYTES];
+        int off[cfg::FILL_BYTES];
+#pragma HLS ARRAY_PARTITION variable = r complete
+#pragma HLS ARRAY_PARTITION variable = c complete
+#pragma HLS ARRAY_PARTITION variable = off complete
+        uint32_t r0 = 0, c0 = 0;
+        int o0 = 0;
+    load_flat_init:
+        for (int j = 0; j < cfg::FILL_BYTES; j++) {
+            r[j] = r0;
+            c[j] = c0;
+            off[j] = o0;
+            o0++;
+            if (++c0 == g.q) {
+                c0 = 0;
+                r0++;
+                o0 += wrap_off;
+            }
+        }
+    load_flat_beat:
+        for (uint32_t b = 0; b < g.bpr; b++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 64
+            beat_t bt;
+        load_flat_lane:
+            for (int j = 0; j < cfg::FILL_BYTES; j++) {
+#pragma HLS UNROLL
+                const int iy = int(r[j]) - int(L.pad), x = int(c[j]) - int(L.pad);
+                const uint8_t* src = j < cfg::AXI_BYTES ? src1 : src2;  // port of this lane of the beat
+                act_t v = pad_value;
+                if (iy >= 0 && iy < int(L.in_h) && x >= 0 && x < int(L.in_w)) {
+                    const uint8_t u = src[off[j] - pad_off];
+                    v = sgn ? act_t(int8_t(u)) : act_t(u);
+                }
+                bt.v[j] = v;
+                c[j] += step_c;
+                r[j] += step_r;
+                off[j] += step_off;
+                if (c[j] >= g.q) {
+                    c[j] -= g.q;
+                    r[j]++;
+                    off[j] += wrap_off;
+                }
+            }
+            s_in.write(bt);
+            n_beats++;
+        }
+    }
+    // DDR side: one burst per channel and port of its whole map; stream side: one beat per cycle
+    FQ_CYCLES(uint64_t dbeats = (uint64_t(n_ch) * map + cfg::FILL_BYTES - 1) / cfg::FILL_BYTES;
+              row_load[0] = dbeats > n_beats ? dbeats : n_beats;)
+}
+
 // load: input rows (and padding) of channels ci0 .. ci0 + n_ch - 1 into the line-buffer stream, one fill
 // beat per cycle: an AXI beat from each input port (IN_PORTS; gmem_in2 points at the same buffer).
 static void load_rows(const uint8_t* act_in, const uint8_t* act_in2, const layer_t& L, const geom_t& g,
@@ -220,6 +299,14 @@ static void load_rows(const uint8_t* act_in, const uint8_t* act_in2, const layer
     const bool sgn = L.flags & FLAG_IN_SIGNED;
     const uint8_t* base = act_in + L.in_off;
     const uint8_t* base2 = act_in2 + L.in_off;
+    if (g.flat) {
+        if (fill) {
+            load_flat(base, base2, L, g, pad_value, s_in, ci0, n_ch);
+        } else {
+            FQ_CYCLES(row_load[0] = 0;)
+        }
+        return;
+    }
     int next_iy = -int(L.pad);
 load_row:
     for (uint32_t y = 0; y < g.rows; y++) {
@@ -269,6 +356,22 @@ static uint32_t absorb_rows(const layer_t& L, const geom_t& g, uint32_t n_ch, in
                             hls::stream<beat_t>& s_in) {
     int last_iy = last_row(L, g, y);
     uint32_t n = 0;
+    if (g.flat) {  // each channel's map as one run (load_flat)
+    absorb_flat_ch:
+        for (uint32_t ci = 0; ci < n_ch; ci++) {
+#pragma HLS LOOP_TRIPCOUNT min = 3 max = 512
+        absorb_flat_beat:
+            for (uint32_t b = 0; b < g.bpr; b++) {
+#pragma HLS PIPELINE II = 1
+#pragma HLS LOOP_TRIPCOUNT min = 1 max = 64
+                beat_t bt = s_in.read();
+                n++;
+                lb_put_beat(size_t(ci) * g.cstride, g, b, bt);
+            }
+        }
+        next_iy = last_iy + 1;
+        return n;
+    }
 absorb_iy:
     for (int iy = first_row(L, g, y, next_iy); iy <= last_iy; iy++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
@@ -699,7 +802,7 @@ decode_entry:
             dec_t d;
             const uint8_t* ep = w + off + (e * cfg::P + l) * Pol::ENTRY_BYTES;
             ok &= Pol::decode(ep, pos[l], lane_ch[l], chcnt[l], kg, L, d);
-            d.base = d.ci * g.ring * g.pitch + kx_off(g, d.kx);  // line-buffer address of (ci, kx), once per pass
+            d.base = d.ci * g.cstride + kx_off(g, d.kx);  // line-buffer address of (ci, kx), once per pass
             if (d.flags & DEC_LAST) {
                 ok &= lane_ch[l] < chcnt[l];
                 lane_ch[l]++;
@@ -731,7 +834,7 @@ static int load_head(const uint8_t* wmem, const layer_t& L, uint32_t h, uint32_t
     if (L.entry_bytes != uint32_t(Pol::ENTRY_BYTES)) return ST_BAD_STREAM;
     if (L.d_neg >= (1u << cfg::MU_DELTA_BITS) || L.d_pos >= (1u << cfg::MU_DELTA_BITS)) return ST_BAD_STREAM;
     const geom_t g = geometry(L);
-    if (L.in_ch * g.ring * g.pitch > uint32_t(cfg::LB_DEPTH)) return ST_LINE_BUFFER;
+    if (L.in_ch * g.cstride > uint32_t(cfg::LB_DEPTH)) return ST_LINE_BUFFER;
     const kgeom_t kg = make_kgeom(L.in_ch, L.kernel);
     const uint8_t* w = wmem + L.w_off;
     if (L.out_ch * 16 > L.w_bytes) return ST_BAD_STREAM;
@@ -839,7 +942,7 @@ template <class Pol>
 static int maxpool_layer(const uint8_t* act_in, const uint8_t* act_in2, uint8_t* act_out, const layer_t& L,
                          uint64_t& cycles) {
     const geom_t g = geometry(L);
-    const uint32_t per_ch = g.ring * g.pitch;
+    const uint32_t per_ch = g.cstride;
     if (per_ch > uint32_t(cfg::LB_DEPTH)) return ST_LINE_BUFFER;
     const uint32_t G = uint32_t(cfg::LB_DEPTH) / per_ch < L.in_ch ? uint32_t(cfg::LB_DEPTH) / per_ch : L.in_ch;
     const uint32_t NL = Pol::POOL_LANES;

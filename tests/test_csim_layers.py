@@ -257,6 +257,30 @@ def test_uram_line_buffer_geometry_fast_csim(engine):
 
 
 @pytest.mark.parametrize("engine", ["fq", "int8"])
+@pytest.mark.parametrize("hls_path", [False, True])
+def test_uram_line_buffer_runs_small_maps_flat(engine, hls_path):
+    """Flat mode keeps the unrounded pitch with a URAM line buffer (a 7x7 map: q = 9, not the 16 of a
+    rounded row, so 4 tiles of 16 instead of 7); the fill streams each channel's map as one run of whole
+    words. Bit-exact and cycle-exact in the fast kernels and the synthesized code path."""
+    from fq_hls.hw.cycles import conv_flat, estimate_graph
+    from fq_hls.hw.geometry import geometry
+    from fq_hls.hw.program import FLAG_FLAT, build_program
+    from fq_hls.testing import random_conv_graph
+
+    kw = dict(pixels=16, lb_uram=True)
+    cfg = small_cfg(engine, **kw)
+    g = random_conv_graph(method="fq5" if engine == "fq" else "int8", sparsity=0.6, seed=6,
+                          **FLAT_CASES["7x7_3x3_residual"])
+    geo = geometry(7, 7, 7, 3, 1, 1, cfg, flat=True)
+    assert (geo.pitch, geo.tiles, geo.cstride % 16, geo.beats_per_row(16)) == (9, 4, 0, 6)
+    lyr = g.layers[0]
+    assert conv_flat(lyr, cfg, g.tensors[lyr.input].shape, g.tensors[lyr.output].shape)
+    assert build_program(g, cfg).descriptors.reshape(-1, 32)[0][1] & FLAG_FLAT
+    cyc = _check_conv_graph(g, engine, seed=3, hls_path=hls_path, **kw)
+    assert [int(c) for c in cyc] == estimate_graph(g, cfg)
+
+
+@pytest.mark.parametrize("engine", ["fq", "int8"])
 def test_maxpool_channel_groups(engine):
     """A max pool whose channels do not all fit the line buffer runs in channel groups (3 + 3 + 3 + 2 here:
     80 entries per channel of the phase-split stride-2 rows, 240 entries of line buffer); bit-exact, and

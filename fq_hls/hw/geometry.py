@@ -9,12 +9,15 @@ lb_banks(cfg) = max(V, AXI bytes) cyclic banks serve it and the fill's beats in 
 tile past its row's end only feed dropped pixels (x >= out_w); LB_SLACK entries after the array keep the
 last row's over-read inside it.
 Flat mode (small maps, conv only, descriptor flag FLAG_FLAT): the whole padded input map sits in the line
-buffer, its rows back to back (pitch = q = padded width), and the output map is run as ONE virtual row of
-vw = (out_h - 1) * q + out_w pixels: virtual pixel i reads at i * stride like a row-mode pixel (output row
-y + 1 starts stride rows = q * stride entries further), so the V-pixel reads stay consecutive (same banking);
-i is output (i // q, i % q), dropped when i % q >= out_w (the q - out_w columns between rows). A 7x7 map
-(3x3, pad 1) at V = 16 takes ceil(61 / 16) = 4 tiles instead of 7. Stride 1 only: phase-split rows cannot
-keep a stride-2 virtual row consecutive (and there the gaps are about half the virtual row anyway).
+buffer, its rows back to back (pitch = q = padded width, never rounded), and the output map is run as ONE
+virtual row of vw = (out_h - 1) * q + out_w pixels: virtual pixel i reads at i * stride like a row-mode pixel
+(output row y + 1 starts stride rows = q * stride entries further), so the V-pixel reads stay consecutive
+(same banking); i is output (i // q, i % q), dropped when i % q >= out_w (the q - out_w columns between rows).
+A 7x7 map (3x3, pad 1) at V = 16 takes ceil(61 / 16) = 4 tiles instead of 7. The fill streams each channel's
+padded map as one run of `flen` entries (channel-major, `cstride` entries per channel, rounded up to whole
+fill beats: a URAM line buffer still writes whole words though q is not), so a narrow map costs
+ceil(flen / fill width) beats per channel, not a beat per row. Stride 1 only: phase-split rows cannot keep a
+stride-2 virtual row consecutive (and there the gaps are about half the virtual row anyway).
 
 The max pool runs in channel groups that fit the line buffer (pool_channels), so the line buffer is sized by
 the conv layers alone.
@@ -131,10 +134,14 @@ class Geometry:
     flat: bool
     half: int = 0  # stride-2 row mode: entries per column phase (even columns, then odd); 0: not split
     phases: int = 2  # split rows: column phases streamed (a 1x1 kernel reads the even phase only)
+    cstride: int = 0  # line-buffer entries per input channel (row mode: ring * pitch)
+    flen: int = 0  # flat mode: entries the fill streams per channel (the padded map's rows back to back)
 
     def beats_per_row(self, axi_bytes: int) -> int:
         """Stream beats that fill one line-buffer row (a phase-split row streams each phase it reads in whole
-        beats)."""
+        beats); flat mode: the beats of one channel's whole map."""
+        if self.flat:
+            return -(-self.flen // axi_bytes)
         if self.half:
             return self.phases * -(-self.half // axi_bytes)
         return -(-self.pitch // axi_bytes)
@@ -144,7 +151,7 @@ class Geometry:
         return (kx & 1) * self.half + (kx >> 1) if self.half else kx
 
     def words(self, in_ch: int) -> int:
-        return in_ch * self.ring * self.pitch
+        return in_ch * self.cstride
 
     def last_row(self, y: int, out_h: int, k: int, s: int, p: int) -> int:
         """Last input row that (virtual) output row y reads."""
@@ -166,20 +173,23 @@ def geometry(in_w: int, out_h: int, out_w: int, k: int, s: int, p: int, cfg: Har
              flat: bool = False) -> Geometry:
     V = cfg.pixels
     raw = in_w + 2 * p
-    padded = _up(raw, lb_align(cfg))  # row pitch (URAM line buffer: whole fill beats)
     if flat:
         if s != 1:
             raise ValueError("flat mode is for stride 1 only")
-        q = pitch = padded  # output row y + 1 starts s input rows = s * pitch entries further
+        q = pitch = raw  # output row y + 1 starts s input rows = s * pitch entries further
         vw = (out_h - 1) * q + out_w
         tiles = -(-vw // V)
         reach = (tiles * V - 1) * s + (k - 1) * pitch + k  # entries the last tile's reads span
-        ring = max((out_h - 1) * s + k, -(-reach // pitch))
-        return Geometry(tiles, pitch, ring, 1, vw, q, True)
+        need = (out_h - 1) * s + k  # padded rows the outputs read (the fill streams these)
+        ring = max(need, -(-reach // pitch))
+        return Geometry(tiles, pitch, ring, 1, vw, q, True, cstride=_up(ring * pitch, lb_align(cfg)),
+                        flen=need * pitch)
+    padded = _up(raw, lb_align(cfg))  # row pitch (URAM line buffer: whole fill beats)
     tiles = -(-out_w // V)
     half = _up(-(-raw // 2), lb_align(cfg)) if s == 2 else 0
     pitch = 2 * half if half else padded
-    return Geometry(tiles, pitch, k + s, out_h, out_w, out_w, False, half, 1 if k == 1 else 2)
+    return Geometry(tiles, pitch, k + s, out_h, out_w, out_w, False, half, 1 if k == 1 else 2,
+                    cstride=(k + s) * pitch)
 
 
 def flat_possible(in_ch: int, in_w: int, out_h: int, out_w: int, k: int, s: int, p: int,
