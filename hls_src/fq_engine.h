@@ -490,23 +490,25 @@ template <class Pol, int NV>
 static inline __attribute__((always_inline)) void compute_tile_sw(const layer_t& L, const dec_t wbuf[cfg::P][cfg::MAX_ENTRIES],
                             const uint32_t lane_len[cfg::P], const uint32_t rowoff[cfg::MAX_KERNEL], uint32_t xoff,
                             uint32_t y, uint32_t x0, hls::stream<pkt_t> s_out[cfg::P]) {
-    typename Pol::acc_v acc;
-    (void)0;
+    // A lane's packets of this tile are written after its entry loop: with no call inside the loop, g++
+    // keeps the accumulators in vector registers (a call clobbers them all, and they went to memory).
+    static pkt_t pk[cfg::MAX_J];
     for (int l = 0; l < cfg::P; l++) {
-        Pol::clear(acc);
+        typename Pol::template sw_acc<NV> acc;
+        acc.clear();
         const dec_t* wl = wbuf[l];
         const uint32_t n = lane_len[l];
+        uint32_t np = 0;
         for (uint32_t e = 0; e < n; e++) {
             const dec_t& d = wl[e];
-            if (!(d.flags & DEC_NOP)) Pol::template sw_apply<NV>(acc, d, lbuf + d.base + rowoff[d.ky] + xoff);
-            if (d.flags & DEC_LAST) {  // running sums, as compute_tile
-                pkt_t p;
-                p.y = y;
-                p.x0 = x0;
-                p.ch = 0;
-                Pol::emit(acc, p);
-                s_out[l].write(p);
-            }
+            if (!(d.flags & DEC_NOP)) acc.apply(d, lbuf + d.base + rowoff[d.ky] + xoff);
+            if ((d.flags & DEC_LAST) && np < uint32_t(cfg::MAX_J)) acc.emit(pk[np++]);  // running sums
+        }
+        for (uint32_t i = 0; i < np; i++) {
+            pk[i].y = y;
+            pk[i].x0 = x0;
+            pk[i].ch = 0;
+            s_out[l].write(pk[i]);
         }
     }
 }
@@ -800,9 +802,10 @@ decode_entry:
         for (int l = 0; l < cfg::P; l++) {
 #pragma HLS UNROLL
             dec_t d;
+            kpos_t k;
             const uint8_t* ep = w + off + (e * cfg::P + l) * Pol::ENTRY_BYTES;
-            ok &= Pol::decode(ep, pos[l], lane_ch[l], chcnt[l], kg, L, d);
-            d.base = d.ci * g.cstride + kx_off(g, d.kx);  // line-buffer address of (ci, kx), once per pass
+            ok &= Pol::decode(ep, pos[l], lane_ch[l], chcnt[l], kg, L, d, k);
+            d.base = k.ci * g.cstride + kx_off(g, k.kx);  // line-buffer address of (ci, kx), once per pass
             if (d.flags & DEC_LAST) {
                 ok &= lane_ch[l] < chcnt[l];
                 lane_ch[l]++;

@@ -9,6 +9,8 @@
 #ifndef FQ_PE_H
 #define FQ_PE_H
 
+#include <string.h>
+
 #include "fq_types.h"
 
 namespace fq {
@@ -29,32 +31,61 @@ static inline kgeom_t make_kgeom(uint32_t in_ch, uint32_t k) {
     return g;
 }
 
-static inline void unflatten(uint32_t pos, const kgeom_t& g, dec_t& d) {
+static inline void unflatten(uint32_t pos, const kgeom_t& g, dec_t& d, kpos_t& k) {
     const uint32_t ci = uint32_t((uint64_t(pos) * g.recip_kk) >> 24);
     const uint32_t r = pos - ci * g.kk;
     const uint32_t ky = uint32_t((uint64_t(r) * g.recip_k) >> 24);
-    d.ci = ci;
+    k.ci = ci;
     d.ky = ky;
-    d.kx = r - ky * g.k;
+    k.kx = r - ky * g.k;
 }
 
 #if !FQ_HLS_PATH
-// Software kernels of the C-simulation (same arithmetic as apply(); restrict pointers let g++ -O2 vectorize).
+// Software kernels of the C-simulation (same arithmetic as apply()). A lane's NV accumulators are GCC vector
+// values, so that g++ keeps them in registers across the entry loop: as an array they went through memory,
+// a store-to-load round trip per entry (2.5x slower int8 C-simulation). NV is rounded up to a power of two
+// for the vector width; the extra elements read zeros and are never emitted.
+template <int N>
+struct pow2_up {
+    enum { value = 2 * pow2_up<(N + 1) / 2>::value };
+};
+template <>
+struct pow2_up<1> {
+    enum { value = 1 };
+};
+// (g++ ignores a vector_size that depends on a template parameter: one specialization per width)
+template <int W>
+struct swv_types;
+#define FQ_SWV_TYPES(W)                                                \
+    template <>                                                        \
+    struct swv_types<W> {                                              \
+        typedef int32_t i32 __attribute__((vector_size(4 * W)));       \
+        typedef uint32_t u32 __attribute__((vector_size(4 * W)));      \
+        typedef int16_t i16 __attribute__((vector_size(2 * W)));       \
+    };
+FQ_SWV_TYPES(2)
+FQ_SWV_TYPES(4)
+FQ_SWV_TYPES(8)
+FQ_SWV_TYPES(16)
+FQ_SWV_TYPES(32)
+FQ_SWV_TYPES(64)
+#undef FQ_SWV_TYPES
 template <int NV>
-static inline void sw_shift_add(int32_t* __restrict q, int32_t* __restrict m, const int16_t* __restrict x, int e,
-                                int32_t nz, int32_t neg, int d, int32_t mneg) {
-    for (int v = 0; v < NV; v++) {
-        const int32_t xv = x[v];
-        const int32_t t = int32_t(uint32_t(xv) << e) & nz;  // x << exp, or 0 for sign 0
-        q[v] += (t ^ neg) - neg;                            // conditional negate
-        const int32_t u = int32_t(uint32_t(xv) << d);
-        m[v] += (u ^ mneg) - mneg;
+struct swv {
+    enum { W = NV < 2 ? 2 : pow2_up<NV>::value };  // a one-element vector type would be a plain scalar
+    typedef typename swv_types<W>::i32 i32;
+    typedef typename swv_types<W>::u32 u32;
+    typedef typename swv_types<W>::i16 i16;
+    static inline i16 load(const int16_t* x) {
+        i16 v = {};
+        memcpy(&v, x, sizeof(int16_t) * NV);
+        return v;
     }
-}
-template <int NV>
-static inline void sw_mac(int32_t* __restrict a, const int16_t* __restrict x, int16_t w) {
-    for (int v = 0; v < NV; v++) a[v] += int16_t(w * x[v]);  // |w x| <= 128 * 255 fits 16 bits
-}
+    template <class T>
+    static inline void store(const i32& a, T* out) {
+        for (int v = 0; v < cfg::V; v++) out[v] = v < NV ? T(a[v]) : T(0);
+    }
+};
 #endif
 
 // The store stage's "previous packet" of a lane at the start of a tile (its accumulators start at 0).
@@ -89,29 +120,29 @@ struct FqPolicy {
     // its current output channel. Returns false when the entry points outside the kernel volume or uses an
     // exponent beyond the PE's shifter (EXP_BITS).
     static bool decode(const uint8_t* e, uint32_t& pos, uint32_t /*lane_ch*/, uint32_t /*ch_count*/,
-                       const kgeom_t& kg, const layer_t& L, dec_t& d) {
+                       const kgeom_t& kg, const layer_t& L, dec_t& d, kpos_t& k) {
         uint32_t raw = uint32_t(e[0]) | (uint32_t(e[1]) << 8);
         uint32_t idx = (raw >> 8) & 0x7f;
         uint32_t code = raw & 0xff;
         uint32_t sbits = (code >> 5) & 3;
         pos += idx;
         d.flags = (raw >> 15) ? DEC_LAST : 0;
-        d.comp = (code >> 7) & 1;
+        const bool comp = (code >> 7) & 1;  // 0 = negative component, 1 = positive component
         d.exp = code & 0x1f;
         d.sign = sbits == 1 ? 1 : (sbits == 3 ? -1 : 0);
-        d.w = d.sign * (int32_t(1) << d.exp);
-        d.msign = int8_t(d.comp ? L.mu_sign_pos : L.mu_sign_neg);
-        d.mshift = uint8_t(d.comp ? L.d_pos : L.d_neg);
-        d.ci = 0;
+        d.w = 0;
+        d.msign = int8_t(comp ? L.mu_sign_pos : L.mu_sign_neg);
+        d.mshift = uint8_t(comp ? L.d_pos : L.d_neg);
+        k.ci = 0;
         d.ky = 0;
-        d.kx = 0;
+        k.kx = 0;
         bool ok = d.exp < (1u << cfg::EXP_BITS);
         if (sbits == 2) {
             d.flags |= DEC_NOP;
         } else if (pos >= kg.kvol) {
             ok = false;
         } else {
-            unflatten(pos, kg, d);
+            unflatten(pos, kg, d, k);
         }
         if (raw >> 15) pos = 0;
         return ok;
@@ -133,7 +164,7 @@ struct FqPolicy {
             if (d.msign < 0) a.m[v] -= u;
             else a.m[v] += u;
 #else
-            a.q[v] += accq_t(d.w) * xv;
+            a.q[v] += accq_t(d.sign) * (accq_t(xv) * (accq_t(1) << d.exp));
             a.m[v] += accm_t(d.msign < 0 ? -1 : 1) * (accm_t(xv) * (accm_t(1) << d.mshift));
 #endif
         }
@@ -141,10 +172,23 @@ struct FqPolicy {
 
 #if !FQ_HLS_PATH
     template <int NV>
-    static void sw_apply(acc_v& a, const dec_t& d, const act_t* x) {
-        sw_shift_add<NV>(a.q, a.m, x, d.exp, d.sign != 0 ? -1 : 0, d.sign < 0 ? -1 : 0, d.mshift,
-                            d.msign < 0 ? -1 : 0);
-    }
+    struct sw_acc {
+        typedef swv<NV> S;
+        typename S::i32 q, m;
+        void clear() { q = m = typename S::i32{}; }
+        void apply(const dec_t& d, const act_t* x) {
+            const typename S::u32 xv = __builtin_convertvector(S::load(x), typename S::u32);  // sign-extended bits
+            const int32_t nz = d.sign != 0 ? -1 : 0, neg = d.sign < 0 ? -1 : 0, mneg = d.msign < 0 ? -1 : 0;
+            const typename S::i32 t = (typename S::i32)(xv << uint32_t(d.exp)) & nz;  // x << exp, or 0 (sign 0)
+            q += (t ^ neg) - neg;                                                   // conditional negate
+            const typename S::i32 u = (typename S::i32)(xv << uint32_t(d.mshift));
+            m += (u ^ mneg) - mneg;
+        }
+        void emit(pkt_t& p) const {
+            S::store(q, p.q);
+            S::store(m, p.m);
+        }
+    };
 #endif
 
     // the lane's V accumulator pairs into the packet for the store stage
@@ -188,12 +232,11 @@ struct Int8Policy {
     // Dense: entry number `pos` of the lane's current channel is weight (ci, ky, kx) = unflatten(pos).
     // Lanes with fewer channels than the pass's longest lane are padded with zeros that emit no output.
     static bool decode(const uint8_t* e, uint32_t& pos, uint32_t lane_ch, uint32_t ch_count, const kgeom_t& kg,
-                       const layer_t& /*L*/, dec_t& d) {
-        unflatten(pos, kg, d);
+                       const layer_t& /*L*/, dec_t& d, kpos_t& k) {
+        unflatten(pos, kg, d, k);
         d.w = int8_t(e[0]);
         d.sign = 0;
         d.exp = 0;
-        d.comp = 0;
         d.msign = 0;
         d.mshift = 0;
         d.flags = lane_ch < ch_count ? 0 : DEC_NOP;
@@ -216,9 +259,19 @@ struct Int8Policy {
 
 #if !FQ_HLS_PATH
     template <int NV>
-    static void sw_apply(acc_v& a, const dec_t& d, const act_t* x) {
-        sw_mac<NV>(a.a, x, int16_t(d.w));
-    }
+    struct sw_acc {
+        typedef swv<NV> S;
+        typename S::i32 a;
+        void clear() { a = typename S::i32{}; }
+        // |w x| <= 128 * 255 fits 16 bits: a 16-bit multiply, widened for the sum
+        void apply(const dec_t& d, const act_t* x) {
+            a += __builtin_convertvector(S::load(x) * int16_t(d.w), typename S::i32);
+        }
+        void emit(pkt_t& p) const {
+            S::store(a, p.q);
+            for (int v = 0; v < cfg::V; v++) p.m[v] = 0;
+        }
+    };
 #endif
 
     static void emit(const acc_v& a, pkt_t& p) {

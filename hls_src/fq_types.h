@@ -41,19 +41,23 @@ typedef int64_t wide_t;
 typedef uint16_t cidx_t;
 #endif
 
-// One weight entry after decode (one per lane per cycle in the compute loop).
+// One weight entry after decode (one per lane per cycle in the compute loop): 12 bytes, every field the
+// compute loop reads and nothing else (the kernel position is only needed to form `base`: kpos_t).
 struct dec_t {
-    uint32_t base;  // line-buffer offset of (ci, kernel row 0 slot, kx): ci * ring * pitch + kx
-    cidx_t ci;      // input channel
+    uint32_t base;  // line-buffer offset of (ci, kernel row 0 slot, kx): ci * cstride + kx offset
+    int16_t w;      // int8 policy: the weight
     uint8_t ky;     // kernel row
-    uint8_t kx;     // kernel column
-    int32_t w;      // int8 policy: the weight; fq policy: sign * 2^exp (a shift in hardware)
+    uint8_t flags;  // bit0: last entry of its output channel, bit1: no weight (escape / padding)
     uint8_t exp;    // fq policy: exponent of the inner power-of-two term
     int8_t sign;    // fq policy: -1, 0, +1
-    uint8_t comp;   // fq policy: 0 = negative component, 1 = positive component
-    int8_t msign;   // fq policy: sign of the component's mean (mu_sign[comp]): -1 or +1 (0: no means)
+    int8_t msign;   // fq policy: sign of the entry's component mean (mu_sign[comp]): -1 or +1 (0: no means)
     uint8_t mshift; // fq policy: mu_shift[comp] - min(mu_shift), 0 .. 2^MU_DELTA_BITS - 1
-    uint8_t flags;  // bit0: last entry of its output channel, bit1: no weight (escape / padding)
+};
+
+// Input channel and kernel column of a decoded entry, for its line-buffer address (decode only).
+struct kpos_t {
+    cidx_t ci;
+    uint8_t kx;
 };
 
 enum { DEC_LAST = 1, DEC_NOP = 2 };
