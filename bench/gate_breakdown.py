@@ -1,8 +1,8 @@
 """Benchmark: where the FQ MAC cell's extra gates over the shift cell go (the paper's Table 4 widths).
 
 Synthesizes (Yosys, flow "gates", the same as fq_hls.cost.table4) the Table 4 cells and two parts of the FQ
-cell: its q path alone (zero gate, 2-bit shift, signed add into the 22-bit q accumulator; the FQ PE with the
-mean path removed) and the shift cell at the FQ cell's q widths. The FQ cell minus its q path is the cost of
+cell: its q path alone (zero gate, 2-bit shift, signed add into the 22-bit q accumulator: rtl.fq_pe with
+cacc_bits=0) and the shift cell at the FQ cell's q widths. The FQ cell minus its q path is the cost of
 the per-weight mean term (one signed add into the 19-bit mean accumulator). Evidence label: yosys.
 
     python bench/gate_breakdown.py        # writes bench/results/gate_breakdown.{json,md}
@@ -20,17 +20,6 @@ from fq_hls.cost import rtl, table4  # noqa: E402
 from fq_hls.cost.yosys import find_yosys, synthesize, yosys_version  # noqa: E402
 
 
-def _q_path_only(dp: rtl.Datapath) -> str:
-    """The FQ cell's Verilog without its mean accumulator (acc_m and the terms that feed only it)."""
-    keep = []
-    for line in dp.verilog.splitlines():
-        if "acc_m" in line or " ng " in line or " xm " in line or " tm " in line or "neg_p" in line:
-            continue
-        keep.append(line)
-    v = "\n".join(keep) + "\n"
-    return v.replace("output reg [21:0] acc_q,", "output reg [21:0] acc_q")
-
-
 def main() -> int:
     cells = table4.datapaths()
     fq = cells["fq5"][1]
@@ -42,7 +31,8 @@ def main() -> int:
             rtl.shift_pe(act_bits=p["act_bits"], exp_bits=p["exp_bits"], acc_bits=p["acc_bits"]).verilog,
             "shift_pe", "gates", dsp=False).gates,
         "FQ q path alone (zero gate, 2-bit shift, 22-bit q accumulator)": synthesize(
-            _q_path_only(fq), "fq_pe", "gates", dsp=False).gates,
+            rtl.fq_pe(act_bits=p["act_bits"], exp_bits=p["exp_bits"], acc_bits=p["acc_bits"], cacc_bits=0).verilog,
+            "fq_pe", "gates", dsp=False).gates,
         "FQ, 5-bit (q path + 19-bit mean accumulator)": synthesize(fq.verilog, "fq_pe", "gates", dsp=False).gates,
     }
     shift = rows["shift, 5-bit (3-bit exponent, 26-bit accumulator)"]

@@ -17,6 +17,7 @@ def _all_datapaths() -> list[rtl.Datapath]:
     dps += [
         rtl.fq_pe(act_bits=9, act_signed=True, exp_bits=5, acc_bits=32, cacc_bits=22),
         rtl.fq_pe(act_bits=9, act_signed=True, exp_bits=3, acc_bits=29, cacc_bits=24, delta_bits=2),
+        rtl.fq_pe(act_bits=8, exp_bits=2, acc_bits=22, cacc_bits=0),  # q path alone (bench/gate_breakdown.py)
         rtl.shift_pe(act_bits=9, act_signed=True, exp_bits=5),
         rtl.int8_mac(act_bits=9, act_signed=True, dsp=True),
         rtl.fq_recombine(acc_bits=29, cacc_bits=22),

@@ -120,43 +120,50 @@ def fq_pe(act_bits: int = 8, act_signed: bool = False, exp_bits: int = 4, acc_bi
           cacc_bits: int = 21, delta_bits: int = 0) -> Datapath:
     """The focused-quantization PE: +-(x << e) into acc_q, mu_sign[comp] (x << d[comp]) into acc_m.
 
-    `cacc_bits` is the width of the mean accumulator acc_m (signed); `delta_bits` the width of the per-layer
-    shifts d_p, d_n of its input (0: no shifter, the layer's two mean shifts are equal)."""
-    ins = [Port("x", act_bits, act_signed), Port("comp", 1), Port("nz", 1), Port("sign", 1), Port("e", exp_bits),
-           Port("neg_p", 1), Port("neg_n", 1)]
-    if delta_bits:
+    `cacc_bits` is the width of the mean accumulator acc_m (signed; 0: no mean path at all, the q path alone,
+    for the gate breakdown in bench/gate_breakdown.py); `delta_bits` the width of the per-layer shifts d_p, d_n
+    of its input (0: no shifter, the layer's two mean shifts are equal)."""
+    mean = cacc_bits > 0
+    ins = [Port("x", act_bits, act_signed), Port("comp", 1), Port("nz", 1), Port("sign", 1), Port("e", exp_bits)]
+    if mean:
+        ins += [Port("neg_p", 1), Port("neg_n", 1)]
+    if mean and delta_bits:
         ins += [Port("d_p", delta_bits), Port("d_n", delta_bits)]
-    outs = [Port("acc_q", acc_bits, True), Port("acc_m", cacc_bits, True)]
+    outs = [Port("acc_q", acc_bits, True)] + ([Port("acc_m", cacc_bits, True)] if mean else [])
     top = "fq_pe"
-    xm = _ext("x", act_bits, cacc_bits, act_signed)
     v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
     # sign-0 codes are non-zero weights (level = the component mean): their q term is zero
     v += f"    wire [{act_bits - 1}:0] xg = x & {{{act_bits}{{nz}}}};\n"
     v += f"    wire [{acc_bits - 1}:0] xs = {_ext('xg', act_bits, acc_bits, act_signed)} << e;\n"
     v += "    wire sq = sign & nz;\n"
     v += f"    wire [{acc_bits - 1}:0] tq = {_signed_term('xs', 'sq', acc_bits)};\n"
-    v += "    wire ng = comp ? neg_p : neg_n;\n"
-    if delta_bits:
-        v += f"    wire [{cacc_bits - 1}:0] xm = {xm} << (comp ? d_p : d_n);\n"
-    else:
-        v += f"    wire [{cacc_bits - 1}:0] xm = {xm};\n"
-    v += f"    wire [{cacc_bits - 1}:0] tm = {_signed_term('xm', 'ng', cacc_bits)};\n"
-    v += _acc_block([("acc_q", acc_bits, "tq"), ("acc_m", cacc_bits, "tm")])
+    updates = [("acc_q", acc_bits, "tq")]
+    if mean:
+        xm = _ext("x", act_bits, cacc_bits, act_signed)
+        v += "    wire ng = comp ? neg_p : neg_n;\n"
+        if delta_bits:
+            v += f"    wire [{cacc_bits - 1}:0] xm = {xm} << (comp ? d_p : d_n);\n"
+        else:
+            v += f"    wire [{cacc_bits - 1}:0] xm = {xm};\n"
+        v += f"    wire [{cacc_bits - 1}:0] tm = {_signed_term('xm', 'ng', cacc_bits)};\n"
+        updates.append(("acc_m", cacc_bits, "tm"))
+    v += _acc_block(updates)
 
     def ref(st: dict, i: dict) -> dict:
         x = _act_value(i["x"], act_bits, act_signed)
         tq = (-1 if i["sign"] else 1) * (x << i["e"]) if i["nz"] else 0
-        d = (i["d_p"] if i["comp"] else i["d_n"]) if delta_bits else 0
-        ng = i["neg_p"] if i["comp"] else i["neg_n"]
-        return {
-            "acc_q": _wrap(st["acc_q"] + tq, acc_bits),
-            "acc_m": _wrap(st["acc_m"] + (-1 if ng else 1) * (x << d), cacc_bits),
-        }
+        out = {"acc_q": _wrap(st["acc_q"] + tq, acc_bits)}
+        if mean:
+            d = (i["d_p"] if i["comp"] else i["d_n"]) if delta_bits else 0
+            ng = i["neg_p"] if i["comp"] else i["neg_n"]
+            out["acc_m"] = _wrap(st["acc_m"] + (-1 if ng else 1) * (x << d), cacc_bits)
+        return out
 
     return Datapath("fq_pe", top, v, ins, outs, ref, False,
                     dict(act_bits=act_bits, act_signed=act_signed, exp_bits=exp_bits, acc_bits=acc_bits,
                          cacc_bits=cacc_bits, delta_bits=delta_bits),
-                    "FQ PE: +-(x<<e) into acc_q, mu_sign[c] (x<<d_c) into one mean accumulator acc_m",
+                    "FQ PE: +-(x<<e) into acc_q, mu_sign[c] (x<<d_c) into one mean accumulator acc_m"
+                    if mean else "FQ PE q path alone (no mean accumulator)",
                     accumulating=True)
 
 
