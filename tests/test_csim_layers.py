@@ -428,6 +428,8 @@ FLAT_CASES = {
     "5x5_stride2": dict(in_ch=16, out_ch=12, h=5, w=5, stride=2, in_signed=True),
     "1x1_stride2": dict(in_ch=16, out_ch=20, h=14, w=14, kernel=1, stride=2, pad=0),
     "4x4_signed_out": dict(in_ch=8, out_ch=10, h=4, w=4, relu=False),
+    # padded width 22 > the 16 entries of a fill beat: a beat's lanes step across rows by whole rows and columns
+    "20x20_wider_than_a_beat": dict(in_ch=6, out_ch=8, h=20, w=20),
 }
 
 
