@@ -38,8 +38,9 @@ static inline uint32_t rd32(const uint8_t* p) {
 // only (LB_SLACK keeps the last row's inside the array). Flat mode (stride-1 conv with FLAG_FLAT, small maps):
 // the whole padded map in the line buffer, rows back to back (pitch = q = padded width, not rounded), the
 // output map run as ONE virtual row of vw = (out_h - 1) * q + out_w pixels; virtual pixel i reads at i like a
-// row-mode pixel and is output (i / q, i % q), dropped when i % q >= out_w. Its fill streams a channel's
-// padded map as one run of flen entries (load_flat), cstride entries per channel rounded to whole fill beats.
+// row-mode pixel and is output (i / q, i % q), dropped when i % q >= out_w. Its fill streams row by row,
+// except with a URAM line buffer: there a channel's padded map is one run of flen entries (load_flat),
+// cstride entries per channel rounded to whole fill beats, so that the fill writes whole words.
 struct geom_t {
     uint32_t tiles;  // ceil(vw / V)
     uint32_t pitch;  // line buffer row pitch: the padded input width (stride 2: 2 * half)
@@ -50,9 +51,9 @@ struct geom_t {
     uint32_t half;   // stride-2 row mode: entries per column phase; 0: row not split
     uint32_t phases; // split rows: column phases streamed (2; a 1x1 kernel reads the even phase only: 1)
     uint32_t bpr;    // stream beats per line-buffer row (a split row streams each phase in whole beats;
-                     // flat: per channel, the whole map)
-    uint32_t cstride; // line-buffer entries per input channel (row mode ring * pitch)
-    uint32_t flen;   // flat: entries streamed per channel (the padded rows the outputs read, back to back)
+                     // a flat run: per channel, the whole map)
+    uint32_t cstride; // line-buffer entries per input channel (ring * pitch; a flat run: rounded up to beats)
+    uint32_t flen;   // flat, URAM line buffer: entries streamed per channel as one run (0: row by row)
     bool flat;
 };
 
@@ -74,9 +75,14 @@ static geom_t geometry(const layer_t& L) {
         const uint32_t reach = (g.tiles * cfg::V - 1) * L.stride + (L.kernel - 1) * g.pitch + L.kernel;
         const uint32_t need = (L.out_h - 1) * L.stride + L.kernel, rr = (reach + g.pitch - 1) / g.pitch;
         g.ring = need > rr ? need : rr;
-        g.cstride = (g.ring * g.pitch + A - 1) / A * A;
-        g.flen = need * g.pitch;
-        g.bpr = (g.flen + cfg::FILL_BYTES - 1) / cfg::FILL_BYTES;
+        if (FQ_LB_URAM) {  // one run per channel, regions on whole fill beats (whole URAM words)
+            g.cstride = (g.ring * g.pitch + A - 1) / A * A;
+            g.flen = need * g.pitch;
+            g.bpr = (g.flen + cfg::FILL_BYTES - 1) / cfg::FILL_BYTES;
+        } else {
+            g.cstride = g.ring * g.pitch;
+            g.bpr = (g.pitch + cfg::FILL_BYTES - 1) / cfg::FILL_BYTES;
+        }
         return g;
     }
     g.tiles = (L.out_w + cfg::V - 1) / cfg::V;
@@ -128,7 +134,7 @@ static inline uint32_t lb_beat_pos(const geom_t& g, uint32_t b, int j) {
     return g.half ? lb_beat_phase(g, b) * g.half + lb_beat_idx(g, b, j) : b * cfg::FILL_BYTES + j;
 }
 static inline bool lb_beat_ok(const geom_t& g, uint32_t b, int j) {
-    if (g.flat) return b * cfg::FILL_BYTES + j < g.flen;
+    if (g.flen) return b * cfg::FILL_BYTES + j < g.flen;
     return g.half ? lb_beat_idx(g, b, j) < g.half : b * cfg::FILL_BYTES + j < g.pitch;
 }
 
@@ -299,7 +305,7 @@ static void load_rows(const uint8_t* act_in, const uint8_t* act_in2, const layer
     const bool sgn = L.flags & FLAG_IN_SIGNED;
     const uint8_t* base = act_in + L.in_off;
     const uint8_t* base2 = act_in2 + L.in_off;
-    if (g.flat) {
+    if (g.flen) {
         if (fill) {
             load_flat(base, base2, L, g, pad_value, s_in, ci0, n_ch);
         } else {
@@ -356,7 +362,7 @@ static uint32_t absorb_rows(const layer_t& L, const geom_t& g, uint32_t n_ch, in
                             hls::stream<beat_t>& s_in) {
     int last_iy = last_row(L, g, y);
     uint32_t n = 0;
-    if (g.flat) {  // each channel's map as one run (load_flat)
+    if (g.flen) {  // each channel's map as one run (load_flat)
     absorb_flat_ch:
         for (uint32_t ci = 0; ci < n_ch; ci++) {
 #pragma HLS LOOP_TRIPCOUNT min = 3 max = 512

@@ -55,6 +55,9 @@ class FixedUnits(R.UnitCosts):
     def packed_reader(self, cfg):
         return R.Resources(lut=40 * cfg.pixels, ff=9 * cfg.pixels)
 
+    def flat_fill(self, cfg):
+        return R.Resources(lut=200, ff=100)
+
 
 FIELDS = ("lut", "ff", "carry", "dsp", "bram18", "uram")
 

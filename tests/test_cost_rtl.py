@@ -27,6 +27,9 @@ def _all_datapaths() -> list[rtl.Datapath]:
         rtl.packed_reader(16, 3),
         rtl.packed_reader(4, 2),
         rtl.packet_delta((32, 23)),
+        rtl.flat_lane_counter(),
+        rtl.flat_expander(16),
+        rtl.flat_expander(32),
         rtl.lqnet_pe(3, acc_bits=24),
     ]
     dps += [dp for _, dp in table4.datapaths().values()]

@@ -30,6 +30,7 @@ from ..hw.config import BOARDS, BoardInfo, HardwareConfig, hardware_config
 from ..hw.geometry import (
     POOL_WORDS,
     URAM_ENTRIES,
+    fill_bytes,
     lb_banks,
     lb_depth,
     lb_depth_choices,
@@ -215,6 +216,11 @@ class UnitCosts:
     def packed_reader(self, cfg: HardwareConfig) -> Resources:
         return self.get(rtl.packed_reader(cfg.pixels, lb_ubanks(cfg), ENGINE_ACT_BITS))
 
+    def flat_fill(self, cfg: HardwareConfig) -> Resources:
+        """Flat mode's fill (hls_src load_flat): a lane counter per fill lane and the padding expander."""
+        lanes = fill_bytes(cfg)
+        return self.get(rtl.flat_expander(lanes, ENGINE_ACT_BITS)) + self.get(rtl.flat_lane_counter()).scale(lanes)
+
 
 def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate:
     """Resources of `cfg` (engine, lanes P, pixels V) on its board."""
@@ -243,6 +249,8 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
         copies = 1
         entry_bits, depth = INT8_ENTRY_BITS, WBUF_HALVES * cfg.max_nnz_per_lane
     parts["requant"] = (units.requant().scale(V), "yosys")
+    if cfg.lb_uram:  # flat maps stream as one run per channel: one padding expander, in the load stage
+        parts["flat_fill"] = (units.flat_fill(cfg), "yosys")
     parts["out_fifo"] = (Resources(lut=OUT_FIFO_LUT).scale(P), "model")
     if cfg.fuse_pool:  # pool_acc (V / 2 cyclic LUTRAM banks) and pool_last (one word per output channel)
         hv = max(1, V // 2)

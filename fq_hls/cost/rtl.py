@@ -387,6 +387,84 @@ def packed_reader(pixels: int = 16, banks: int = 3, act_bits: int = 9) -> Datapa
                     f"{pixels}-pixel read of a URAM line buffer ({banks} words of 8 entries)")
 
 
+def flat_lane_counter(col_bits: int = 8, row_bits: int = 8, step_r_bits: int = 6, pad_bits: int = 2) -> Datapath:
+    """One lane of flat mode's fill (hls_src load_flat): the padded (row, column) of the entry this lane of
+    the next beat carries, stepped by the fill width, and whether that entry lies inside the map (else the
+    lane carries the pad value). While en: load ? (r, c) <= (r0, c0) : c' = c + step_c, wrap = c' >= q,
+    c <= wrap ? c' - q : c', r <= r + step_r + wrap; ins <= pad <= r < pad + in_h and pad <= c < pad + in_w
+    (of the new r, c). Registered, reset by clr; widths wrap modulo 2^bits like the hardware's."""
+    cb, rb = col_bits, row_bits
+    ins = [Port("load", 1), Port("c0", cb), Port("r0", rb), Port("q", cb), Port("step_c", cb),
+           Port("step_r", step_r_bits), Port("pad", pad_bits), Port("in_w", cb), Port("in_h", rb)]
+    outs = [Port("c", cb), Port("r", rb), Port("ins", 1)]
+    top = "flat_lane_counter"
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += f"    wire [{cb}:0] cs = {{1'b0, c}} + {{1'b0, step_c}};\n"
+    v += "    wire wrap = cs >= {1'b0, q};\n"
+    v += f"    wire [{cb}:0] cw = wrap ? cs - {{1'b0, q}} : cs;\n"
+    v += f"    wire [{cb - 1}:0] cn = load ? c0 : cw[{cb - 1}:0];\n"
+    v += f"    wire [{rb - 1}:0] rn = load ? r0 : r + {_ext('step_r', step_r_bits, rb, False)} + {{{{{rb - 1}{{1'b0}}}}, wrap}};\n"
+    v += (f"    wire inside = ({{1'b0, rn}} >= {_ext('pad', pad_bits, rb + 1, False)}) && "
+          f"({{1'b0, rn}} < {_ext('pad', pad_bits, rb + 1, False)} + {{1'b0, in_h}}) && "
+          f"({{1'b0, cn}} >= {_ext('pad', pad_bits, cb + 1, False)}) && "
+          f"({{1'b0, cn}} < {_ext('pad', pad_bits, cb + 1, False)} + {{1'b0, in_w}});\n")
+    v += "    always @(posedge clk) begin\n        if (clr) begin\n"
+    v += f"            c <= {cb}'d0;\n            r <= {rb}'d0;\n            ins <= 1'b0;\n"
+    v += "        end else if (en) begin\n"
+    v += "            c <= cn;\n            r <= rn;\n            ins <= inside;\n        end\n    end\nendmodule\n"
+
+    def ref(st: dict, i: dict) -> dict:
+        if i["load"]:
+            cn, rn = i["c0"], i["r0"]
+        else:
+            cs = st["c"] + i["step_c"]
+            wrap = int(cs >= i["q"])
+            cn = _wrap(cs - i["q"] if wrap else cs, cb)
+            rn = _wrap(st["r"] + i["step_r"] + wrap, rb)
+        pad = i["pad"]
+        inside = pad <= rn < pad + i["in_h"] and pad <= cn < pad + i["in_w"]
+        return {"c": cn, "r": rn, "ins": int(inside)}
+
+    return Datapath("flat_lane_counter", top, v, ins, outs, ref, False,
+                    dict(col_bits=cb, row_bits=rb, step_r_bits=step_r_bits, pad_bits=pad_bits),
+                    "flat-mode fill: one lane's (row, column) counter and inside flag", accumulating=True)
+
+
+def flat_expander(lanes: int = 32, act_bits: int = 9) -> Datapath:
+    """Flat mode's fill beat (hls_src load_flat): the beat's map bytes are one contiguous run of the channel's
+    map (DDR rows are back to back) and the padding lanes sit between them, so lane j takes byte number
+    popcount(inside[0 .. j - 1]) of the run, or the pad value. Registered."""
+    kb = lanes.bit_length()
+    ins = [Port("win", 8 * lanes), Port("inside", lanes), Port("sgn", 1), Port("padv", act_bits)]
+    outs = [Port("beat", act_bits * lanes)]
+    top = "flat_expander"
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += f"    reg [{act_bits * lanes - 1}:0] b;\n    reg [{kb - 1}:0] k;\n    reg [7:0] u;\n    integer j;\n"
+    v += "    always @* begin\n        k = 0;\n        b = 0;\n"
+    v += f"        for (j = 0; j < {lanes}; j = j + 1) begin\n"
+    v += "            u = win[k * 8 +: 8];\n"
+    v += (f"            if (inside[j]) begin\n                b[j * {act_bits} +: {act_bits}] = "
+          f"sgn ? {{{{{act_bits - 8}{{u[7]}}}}, u}} : {{{act_bits - 8}'d0, u}};\n"
+          "                k = k + 1;\n            end else begin\n"
+          f"                b[j * {act_bits} +: {act_bits}] = padv;\n            end\n        end\n    end\n")
+    v += "    always @(posedge clk) begin\n        if (en) beat <= b;\n    end\nendmodule\n"
+
+    def ref(st: dict, i: dict) -> dict:
+        out, k = 0, 0
+        for j in range(lanes):
+            if (i["inside"] >> j) & 1:
+                u = (i["win"] >> (8 * k)) & 0xFF
+                val = _wrap(u - 256 if (i["sgn"] and u >= 128) else u, act_bits)
+                k += 1
+            else:
+                val = i["padv"]
+            out |= val << (act_bits * j)
+        return {"beat": out}
+
+    return Datapath(f"flat_expander{lanes}", top, v, ins, outs, ref, False, dict(lanes=lanes, act_bits=act_bits),
+                    f"flat-mode fill: {lanes} lanes of map bytes with the padding inserted")
+
+
 def rotator(pixels: int = 8, act_bits: int = 9) -> Datapath:
     """The V-pixel read alignment of a banked line buffer: out[v] = in[(v + sel) mod V], registered."""
     sel_bits = max(1, (pixels - 1).bit_length())

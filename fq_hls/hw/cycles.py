@@ -127,9 +127,9 @@ def _conv_parts(
     eb = 2 if cfg.engine == "fq" else 1
     g = geometry(W, Ho, Wo, k, s, p, cfg, flat)
     tiles = g.tiles
-    if flat:  # one virtual row; the fill streams each channel's padded map as one run (g.beats_per_row)
+    if flat:  # one virtual row reading every input row the map needs (URAM: each channel's map as one run)
         last = g.last_row(0, Ho, k, s, p)
-        sched = [(1, sum(1 for r in range(-p, last + 1) if 0 <= r < H))]
+        sched = [(1 if g.flen else last + p + 1, sum(1 for r in range(-p, last + 1) if 0 <= r < H))]
     else:
         sched = _row_schedule(Ho, H, k, s, p)
     lengths = lane_lengths(layer, cfg)

@@ -13,11 +13,12 @@ buffer, its rows back to back (pitch = q = padded width, never rounded), and the
 virtual row of vw = (out_h - 1) * q + out_w pixels: virtual pixel i reads at i * stride like a row-mode pixel
 (output row y + 1 starts stride rows = q * stride entries further), so the V-pixel reads stay consecutive
 (same banking); i is output (i // q, i % q), dropped when i % q >= out_w (the q - out_w columns between rows).
-A 7x7 map (3x3, pad 1) at V = 16 takes ceil(61 / 16) = 4 tiles instead of 7. The fill streams each channel's
-padded map as one run of `flen` entries (channel-major, `cstride` entries per channel, rounded up to whole
-fill beats: a URAM line buffer still writes whole words though q is not), so a narrow map costs
-ceil(flen / fill width) beats per channel, not a beat per row. Stride 1 only: phase-split rows cannot keep a
-stride-2 virtual row consecutive (and there the gaps are about half the virtual row anyway).
+A 7x7 map (3x3, pad 1) at V = 16 takes ceil(61 / 16) = 4 tiles instead of 7. The fill streams the map row
+by row like row mode (a beat per row at 7x7), except with a URAM line buffer: there it streams each
+channel's padded map as one run of `flen` entries (`cstride` entries per channel, rounded up to whole fill
+beats, so the fill writes whole words though q is not rounded; ceil(flen / fill width) beats per channel),
+which costs a padding expander in the load stage (rtl.flat_expander). Stride 1 only: phase-split rows cannot
+keep a stride-2 virtual row consecutive (and there the gaps are about half the virtual row anyway).
 
 The max pool runs in channel groups that fit the line buffer (pool_channels), so the line buffer is sized by
 the conv layers alone.
@@ -135,12 +136,12 @@ class Geometry:
     half: int = 0  # stride-2 row mode: entries per column phase (even columns, then odd); 0: not split
     phases: int = 2  # split rows: column phases streamed (a 1x1 kernel reads the even phase only)
     cstride: int = 0  # line-buffer entries per input channel (row mode: ring * pitch)
-    flen: int = 0  # flat mode: entries the fill streams per channel (the padded map's rows back to back)
+    flen: int = 0  # flat mode, URAM line buffer: entries streamed per channel as one run (0: row by row)
 
     def beats_per_row(self, axi_bytes: int) -> int:
         """Stream beats that fill one line-buffer row (a phase-split row streams each phase it reads in whole
-        beats); flat mode: the beats of one channel's whole map."""
-        if self.flat:
+        beats); a flat map streamed as one run: the beats of one channel's whole map."""
+        if self.flen:
             return -(-self.flen // axi_bytes)
         if self.half:
             return self.phases * -(-self.half // axi_bytes)
@@ -182,8 +183,10 @@ def geometry(in_w: int, out_h: int, out_w: int, k: int, s: int, p: int, cfg: Har
         reach = (tiles * V - 1) * s + (k - 1) * pitch + k  # entries the last tile's reads span
         need = (out_h - 1) * s + k  # padded rows the outputs read (the fill streams these)
         ring = max(need, -(-reach // pitch))
-        return Geometry(tiles, pitch, ring, 1, vw, q, True, cstride=_up(ring * pitch, lb_align(cfg)),
-                        flen=need * pitch)
+        if cfg.lb_uram:  # one run per channel, regions on whole fill beats (whole URAM words)
+            return Geometry(tiles, pitch, ring, 1, vw, q, True, cstride=_up(ring * pitch, lb_align(cfg)),
+                            flen=need * pitch)
+        return Geometry(tiles, pitch, ring, 1, vw, q, True, cstride=ring * pitch)
     padded = _up(raw, lb_align(cfg))  # row pitch (URAM line buffer: whole fill beats)
     tiles = -(-out_w // V)
     half = _up(-(-raw // 2), lb_align(cfg)) if s == 2 else 0
