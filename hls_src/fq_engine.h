@@ -228,6 +228,9 @@ lb_put_word:
 }
 
 // ---------------------------------------------------------------------------------------------------------
+// an input byte as an activation: int8 or uint8 (the layer's FLAG_IN_SIGNED)
+static inline act_t act_of(uint8_t u, bool sgn) { return sgn ? act_t(int8_t(u)) : act_t(u); }
+
 // Flat mode's load: per channel, the padded map's rows back to back (g.flen entries) in g.bpr fill beats.
 // Lane j of beat b carries entry b * FILL_BYTES + j: padded row r = entry / q, column c = entry % q, and its
 // byte offset r * in_w + c, kept as per-lane counters stepped by FILL_BYTES (no divider or multiplier inside
@@ -276,8 +279,7 @@ load_flat_ch:
                 const uint8_t* src = j < cfg::AXI_BYTES ? src1 : src2;  // port of this lane of the beat
                 act_t v = pad_value;
                 if (iy >= 0 && iy < int(L.in_h) && x >= 0 && x < int(L.in_w)) {
-                    const uint8_t u = src[off[j] - pad_off];
-                    v = sgn ? act_t(int8_t(u)) : act_t(u);
+                    v = act_of(src[off[j] - pad_off], sgn);
                 }
                 bt.v[j] = v;
                 c[j] += step_c;
@@ -342,7 +344,7 @@ load_row:
                         int x = int(lb_beat_col(g, b, j)) - int(L.pad);
                         act_t v = pad_value;
                         const uint8_t* src = j < cfg::AXI_BYTES ? row : row2;  // port of this lane of the beat
-                        if (inside && x >= 0 && x < int(L.in_w)) v = sgn ? act_t(int8_t(src[x])) : act_t(src[x]);
+                        if (inside && x >= 0 && x < int(L.in_w)) v = act_of(src[x], sgn);
                         bt.v[j] = v;
                     }
                     s_in.write(bt);
