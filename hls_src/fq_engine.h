@@ -117,6 +117,10 @@ static inline int first_row(const layer_t& L, const geom_t& g, uint32_t y, int n
 static inline uint32_t ring_slot(const layer_t& L, const geom_t& g, int iy) {
     return uint32_t(iy + int(L.pad)) % g.ring;
 }
+// first entry of ring slot `slot` of input channel ci
+static inline size_t lb_row(const geom_t& g, uint32_t ci, uint32_t slot) {
+    return size_t(ci) * g.cstride + size_t(slot) * g.pitch;
+}
 // entry offset of kernel column kx inside a line-buffer row (split rows: its phase, then kx / 2); output pixel
 // x0 + v of a row reads entry row + kx_off + x0 + v at either stride
 static inline uint32_t kx_off(const geom_t& g, uint32_t kx) { return g.half ? (kx & 1) * g.half + (kx >> 1) : kx; }
@@ -374,7 +378,7 @@ static uint32_t absorb_rows(const layer_t& L, const geom_t& g, uint32_t n_ch, in
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 64
                 beat_t bt = s_in.read();
                 n++;
-                lb_put_beat(size_t(ci) * g.cstride, g, b, bt);
+                lb_put_beat(lb_row(g, ci, 0), g, b, bt);
             }
         }
         next_iy = last_iy + 1;
@@ -387,7 +391,7 @@ absorb_iy:
     absorb_ch:
         for (uint32_t ci = 0; ci < n_ch; ci++) {
 #pragma HLS LOOP_TRIPCOUNT min = 3 max = 512
-            const size_t row = (size_t(ci) * g.ring + slot) * g.pitch;
+            const size_t row = lb_row(g, ci, slot);
         absorb_beat:
             for (uint32_t b = 0; b < g.bpr; b++) {
 #pragma HLS PIPELINE II = 1
@@ -428,7 +432,7 @@ static fill_t fill_begin(const layer_t& L, const geom_t& g, int& next_iy, uint32
 // one beat of the fill into its ring slot (the same writes as absorb_rows, in the same order)
 static void fill_step(const layer_t& L, const geom_t& g, fill_t& f, hls::stream<beat_t>& s_in) {
     beat_t bt = s_in.read();
-    lb_put_beat((size_t(f.ci) * g.ring + f.slot) * g.pitch, g, f.b, bt);
+    lb_put_beat(lb_row(g, f.ci, f.slot), g, f.b, bt);
     f.left--;
     if (++f.b == g.bpr) {
         f.b = 0;
@@ -813,7 +817,7 @@ decode_entry:
             kpos_t k;
             const uint8_t* ep = w + off + (e * cfg::P + l) * Pol::ENTRY_BYTES;
             ok &= Pol::decode(ep, pos[l], lane_ch[l], chcnt[l], kg, L, d, k);
-            d.base = k.ci * g.cstride + kx_off(g, k.kx);  // line-buffer address of (ci, kx), once per pass
+            d.base = uint32_t(lb_row(g, k.ci, 0)) + kx_off(g, k.kx);  // address of (ci, kx), once per pass
             if (d.flags & DEC_LAST) {
                 ok &= lane_ch[l] < chcnt[l];
                 lane_ch[l]++;
@@ -998,7 +1002,7 @@ pool_chgroup:
                             const uint32_t ci = cg * NL + l;
                             if (ci < n_ch) {
                                 act_t x[cfg::V];
-                                lb_get((ci * g.ring + slot) * g.pitch + kx_off(g, kx) + x0, x);
+                                lb_get(uint32_t(lb_row(g, ci, slot)) + kx_off(g, kx) + x0, x);
                                 for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
                                     act_t xv = x[v];

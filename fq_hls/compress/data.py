@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..sampling import class_balanced_order  # noqa: F401  (re-exported: evaluate/compress use it)
+from ..sampling import class_balanced_order
 from .models import arch_info
 
 SPLITS = ("train", "test")

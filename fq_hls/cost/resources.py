@@ -12,9 +12,9 @@ line buffer is replicated: with the fill beside compute (HardwareConfig.fill_ove
 one copy per lane (simple dual port: the lane's read port + the fill's write port), without it one copy per
 two lanes (both ports read; the fill stalls compute). 8-bit engine (dense): lanes run in
 lockstep on the same (ci, ky, kx), so one line-buffer copy is broadcast to all lanes (its second port is
-the fill's write port either way). Both: lb_banks(cfg) = max(V, AXI bytes) cyclic banks of 9-bit words per
-copy (every read is V consecutive entries, stride-2 rows being stored phase-split; every fill beat AXI-bytes
-consecutive entries), one V-pixel rotator per reader.
+the fill's write port either way). Both: lb_banks(cfg) = max(V, fill bytes) cyclic banks of 9-bit words per
+copy (every read is V consecutive entries, stride-2 rows being stored phase-split; every fill beat
+fill-bytes consecutive entries), one V-pixel rotator per reader.
 
 DSPs of the 8-bit engine: one int8 x int9 multiply-accumulate per DSP48 (no two-MACs-per-DSP packing):
 that is what Vitis HLS infers for the `acc += ap_int<8> * ap_int<9>` of hls_src Int8Policy; packing two

@@ -65,8 +65,9 @@ class HardwareConfig:
     # takes one AXI beat from each per cycle (docs/accel_abi.md). 1 or 2; the overlays wire both.
     in_ports: int = 2
     # Line-buffer copies in UltraRAM (boards with URAM): 8 pixels per 72-bit word, lb_ubanks(cfg) banks, so a
-    # lane's V-pixel read takes a few wide URAM ports instead of V BRAM18 ports. Row pitches are rounded up
-    # to whole fill beats so that the fill writes whole words (fq_hls.hw.geometry.lb_align).
+    # lane's V-pixel read takes a few wide URAM ports instead of V BRAM18 ports. Row pitches (flat maps: each
+    # channel's region) are rounded up to whole fill beats so that the fill writes whole words
+    # (fq_hls.hw.geometry.lb_align).
     lb_uram: bool = False
 
     def to_dict(self) -> dict:

@@ -121,7 +121,7 @@ def lb_slack(cfg: HardwareConfig) -> int:
 
 def pool_channels(in_ch: int, g: Geometry, cfg: HardwareConfig) -> int:
     """Channels per max-pool group: as many as the line buffer holds (0: not even one)."""
-    return min(in_ch, lb_depth(cfg) // (g.ring * g.pitch))
+    return min(in_ch, lb_depth(cfg) // g.cstride)
 
 
 @dataclass(frozen=True)
@@ -138,18 +138,14 @@ class Geometry:
     cstride: int = 0  # line-buffer entries per input channel (row mode: ring * pitch)
     flen: int = 0  # flat mode, URAM line buffer: entries streamed per channel as one run (0: row by row)
 
-    def beats_per_row(self, axi_bytes: int) -> int:
-        """Stream beats that fill one line-buffer row (a phase-split row streams each phase it reads in whole
-        beats); a flat map streamed as one run: the beats of one channel's whole map."""
+    def beats_per_row(self, fill: int) -> int:
+        """Stream beats of `fill` entries that fill one line-buffer row (a phase-split row streams each phase
+        it reads in whole beats); a flat map streamed as one run: the beats of one channel's whole map."""
         if self.flen:
-            return -(-self.flen // axi_bytes)
+            return -(-self.flen // fill)
         if self.half:
-            return self.phases * -(-self.half // axi_bytes)
-        return -(-self.pitch // axi_bytes)
-
-    def kx_offset(self, kx: int) -> int:
-        """Entry offset of kernel column kx inside a row (phase-split rows: its phase, then kx // 2)."""
-        return (kx & 1) * self.half + (kx >> 1) if self.half else kx
+            return self.phases * -(-self.half // fill)
+        return -(-self.pitch // fill)
 
     def words(self, in_ch: int) -> int:
         return in_ch * self.cstride
