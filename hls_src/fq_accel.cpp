@@ -6,23 +6,36 @@
 // takes two AXI beats per cycle (cfg::IN_PORTS).
 #include "fq_engine.h"
 
+// m_axi depths for C/RTL co-simulation: the HLS project passes the testbench's sizes (fq_hls.build.testbench
+// m_axi_depths); these defaults serve builds without them
+#ifndef FQ_DEPTH_WEIGHTS
+#define FQ_DEPTH_WEIGHTS 65536
+#endif
+#ifndef FQ_DEPTH_ACT
+#define FQ_DEPTH_ACT 65536
+#endif
+#ifndef FQ_DEPTH_DESC
+#define FQ_DEPTH_DESC 4096
+#endif
+
 #ifndef __SYNTHESIS__
 #include <stdio.h>
 #include <string.h>
 namespace fq {
 static uint64_t* csim_cycles = 0;  // per-layer cycle counts of the last call (C-simulation only)
 static int csim_status = 0;
-static char csim_message[256];
+static char csim_message[512];
+static uint32_t csim_layer = 0;  // the layer running (the bounded-stream check reports a deadlock against it)
 }  // namespace fq
 #endif
 
 void fq_accel(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, const uint32_t* desc,
               uint32_t n_layers, const uint8_t* act_in2) {
-#pragma HLS INTERFACE m_axi port = weights bundle = gmem_w offset = slave depth = 65536 max_widen_bitwidth = FQ_AXI_BITS
-#pragma HLS INTERFACE m_axi port = desc bundle = gmem_w offset = slave depth = 4096
-#pragma HLS INTERFACE m_axi port = act_in bundle = gmem_in offset = slave depth = 65536 max_widen_bitwidth = FQ_AXI_BITS
-#pragma HLS INTERFACE m_axi port = act_out bundle = gmem_out offset = slave depth = 65536 max_widen_bitwidth = FQ_AXI_BITS
-#pragma HLS INTERFACE m_axi port = act_in2 bundle = gmem_in2 offset = slave depth = 65536 max_widen_bitwidth = FQ_AXI_BITS
+#pragma HLS INTERFACE m_axi port = weights bundle = gmem_w offset = slave depth = FQ_DEPTH_WEIGHTS max_widen_bitwidth = FQ_AXI_BITS
+#pragma HLS INTERFACE m_axi port = desc bundle = gmem_w offset = slave depth = FQ_DEPTH_DESC
+#pragma HLS INTERFACE m_axi port = act_in bundle = gmem_in offset = slave depth = FQ_DEPTH_ACT max_widen_bitwidth = FQ_AXI_BITS
+#pragma HLS INTERFACE m_axi port = act_out bundle = gmem_out offset = slave depth = FQ_DEPTH_ACT max_widen_bitwidth = FQ_AXI_BITS
+#pragma HLS INTERFACE m_axi port = act_in2 bundle = gmem_in2 offset = slave depth = FQ_DEPTH_ACT max_widen_bitwidth = FQ_AXI_BITS
 #pragma HLS INTERFACE s_axilite port = weights bundle = control
 #pragma HLS INTERFACE s_axilite port = act_in bundle = control
 #pragma HLS INTERFACE s_axilite port = act_out bundle = control
@@ -49,6 +62,9 @@ layers:
             dn[k] = has_next ? desc[nx * fq::cfg::DESC_WORDS + k] : 0u;
         }
         uint64_t cyc = 0;
+#ifndef __SYNTHESIS__
+        fq::csim_layer = i;
+#endif
         int st = fq::run_layer(weights, act_in, act_in2, act_out, d, has_next ? dn : 0, cyc);
 #ifndef __SYNTHESIS__
         if (fq::csim_cycles) fq::csim_cycles[i] = cyc;
@@ -70,11 +86,37 @@ extern "C" int fq_accel_csim(const uint8_t* weights, uint8_t* act, const uint32_
                              uint64_t* cycles_per_layer) {
     fq::csim_cycles = cycles_per_layer;
     fq::csim_message[0] = 0;
+#ifdef FQ_BOUNDED_STREAMS
+    fq::sim::reset();
+    try {
+        fq_accel(weights, act, act, desc, n_layers, act);
+    } catch (const fq::sim::deadlock&) {
+        fq::csim_status = int(fq::csim_layer) + 1;
+        snprintf(fq::csim_message, sizeof(fq::csim_message), "layer %u: %s: status %d", fq::csim_layer,
+                 fq::sim::sched().report.c_str(), int(fq::ST_DEADLOCK));
+    }
+    if (!fq::csim_status && fq::sim::sched().dead) {  // a stream left non-empty after the last layer
+        fq::csim_status = int(n_layers);
+        snprintf(fq::csim_message, sizeof(fq::csim_message), "layer %u: %s: status %d", n_layers - 1,
+                 fq::sim::sched().report.c_str(), int(fq::ST_DEADLOCK));
+    }
+#else
     fq_accel(weights, act, act, desc, n_layers, act);
+#endif
     fq::csim_cycles = 0;
     return fq::csim_status;
 }
 
 // Status code of the failing layer of the last call (see fq_types.h ST_*), and a message.
 extern "C" const char* fq_accel_csim_message() { return fq::csim_message; }
+
+#ifdef FQ_PORT_CHECK
+// Port-budget check build: the accesses per bank and pipelined iteration of every call since the last reset.
+extern "C" const char* fq_port_check_report(int reset) {
+    static std::string r;
+    r = fq::ports::report();
+    if (reset) fq::ports::reset();
+    return r.c_str();
+}
+#endif
 #endif

@@ -15,29 +15,22 @@
 
 namespace fq {
 
-// Kernel geometry for decode: flat position -> (ci, ky, kx) by multiplying with reciprocals computed once
-// per layer (floor(p / d) == (p * ceil(2^24 / d)) >> 24 for p < 2^18, d <= 63): no dividers in the lanes.
-struct kgeom_t {
-    uint32_t kvol, k, kk, recip_kk, recip_k;
+// Bits of the kernel row and of the kernel column in an FQ entry's position field (fq_hls/hw/streams.py
+// kpos_bits): bits of k - 1, k <= 8.
+static inline uint32_t kpos_bits(uint32_t k) { return k <= 1 ? 0u : (k <= 2 ? 1u : (k <= 4 ? 2u : 3u)); }
+
+// The position a lane's decoder keeps between entries (one per lane; reset where a channel ends).
+struct lane_pos_t {
+    uint32_t ci;  // input channel
+    uint32_t ky, kx;  // int8 policy: the dense position's kernel row and column (FQ: in the entry)
+    uint32_t j;  // int8 policy: the lane's channel number in the pass (padding lanes emit nothing)
 };
 
-static inline kgeom_t make_kgeom(uint32_t in_ch, uint32_t k) {
-    kgeom_t g;
-    g.k = k;
-    g.kk = k * k;
-    g.kvol = in_ch * g.kk;
-    g.recip_kk = ((1u << 24) + g.kk - 1) / g.kk;
-    g.recip_k = ((1u << 24) + k - 1) / k;
-    return g;
-}
-
-static inline void unflatten(uint32_t pos, const kgeom_t& g, dec_t& d, kpos_t& k) {
-    const uint32_t ci = uint32_t((uint64_t(pos) * g.recip_kk) >> 24);
-    const uint32_t r = pos - ci * g.kk;
-    const uint32_t ky = uint32_t((uint64_t(r) * g.recip_k) >> 24);
-    k.ci = ci;
-    d.ky = ky;
-    k.kx = r - ky * g.k;
+static inline void lane_pos_reset(lane_pos_t& s) {
+    s.ci = 0;
+    s.ky = 0;
+    s.kx = 0;
+    s.j = 0;
 }
 
 #if !FQ_HLS_PATH
@@ -101,6 +94,7 @@ zero_v:
 struct FqPolicy {
     static const int ENTRY_BYTES = 2;
     static const int POOL_LANES = cfg::P;  // every lane has its own line-buffer reader
+    static const bool BROADCAST_READ = false;
 
     struct acc_v {
         accq_t q[cfg::V];
@@ -116,35 +110,37 @@ struct FqPolicy {
         }
     }
 
-    // Decode entry e of a lane. `pos` is the lane's running flat position (ci * k * k + ky * k + kx) inside
-    // its current output channel. Returns false when the entry points outside the kernel volume or uses an
+    typedef ap_uint<16> entry_t;
+
+    // Decode one entry of a lane (docs/weight_stream.md): the position field is the input-channel step, the
+    // kernel row and the kernel column (kb bits each); the code is component, sign and exponent. Adders and bit
+    // selects only. Returns false when the entry points outside the layer (a weight, not an escape) or uses an
     // exponent beyond the PE's shifter (EXP_BITS).
-    static bool decode(const uint8_t* e, uint32_t& pos, uint32_t /*lane_ch*/, uint32_t /*ch_count*/,
-                       const kgeom_t& kg, const layer_t& L, dec_t& d, kpos_t& k) {
-        uint32_t raw = uint32_t(e[0]) | (uint32_t(e[1]) << 8);
-        uint32_t idx = (raw >> 8) & 0x7f;
-        uint32_t code = raw & 0xff;
-        uint32_t sbits = (code >> 5) & 3;
-        pos += idx;
-        d.flags = (raw >> 15) ? DEC_LAST : 0;
+    static bool decode(entry_t raw, lane_pos_t& s, uint32_t /*ch_count*/, uint32_t kb, const layer_t& L, dec_t& d,
+                       kpos_t& k) {
+        const uint32_t field = uint32_t(raw >> 8) & 0x7f, code = uint32_t(raw) & 0xff;
+        const uint32_t sbits = (code >> 5) & 3, kmask = (1u << kb) - 1;
         const bool comp = (code >> 7) & 1;  // 0 = negative component, 1 = positive component
+        s.ci += field >> (2 * kb);
+        k.ci = s.ci;
+        d.ky = (field >> kb) & kmask;
+        k.kx = field & kmask;
+        d.flags = (raw >> 15) ? DEC_LAST : 0;
         d.exp = code & 0x1f;
         d.sign = sbits == 1 ? 1 : (sbits == 3 ? -1 : 0);
         d.w = 0;
         d.msign = int8_t(comp ? L.mu_sign_pos : L.mu_sign_neg);
         d.mshift = uint8_t(comp ? L.d_pos : L.d_neg);
-        k.ci = 0;
-        d.ky = 0;
-        k.kx = 0;
         bool ok = d.exp < (1u << cfg::EXP_BITS);
         if (sbits == 2) {
             d.flags |= DEC_NOP;
-        } else if (pos >= kg.kvol) {
+            k.ci = 0;  // an escape reads nothing: a harmless address
+            d.ky = 0;
+            k.kx = 0;
+        } else if (s.ci >= L.in_ch || d.ky >= L.kernel || k.kx >= L.kernel) {
             ok = false;
-        } else {
-            unflatten(pos, kg, d, k);
         }
-        if (raw >> 15) pos = 0;
+        if (raw >> 15) s.ci = 0;
         return ok;
     }
 
@@ -216,6 +212,7 @@ struct FqPolicy {
 struct Int8Policy {
     static const int ENTRY_BYTES = 1;
     static const int POOL_LANES = 1;  // lanes in lockstep behind one broadcast line-buffer reader
+    static const bool BROADCAST_READ = true;
 
     struct acc_v {
         acc_t a[cfg::V];
@@ -229,21 +226,32 @@ struct Int8Policy {
         }
     }
 
-    // Dense: entry number `pos` of the lane's current channel is weight (ci, ky, kx) = unflatten(pos).
-    // Lanes with fewer channels than the pass's longest lane are padded with zeros that emit no output.
-    static bool decode(const uint8_t* e, uint32_t& pos, uint32_t lane_ch, uint32_t ch_count, const kgeom_t& kg,
-                       const layer_t& /*L*/, dec_t& d, kpos_t& k) {
-        unflatten(pos, kg, d, k);
-        d.w = int8_t(e[0]);
+    typedef ap_int<8> entry_t;
+
+    // Dense: the lane's entries walk (ci, ky, kx) in order with counters (no divider); lanes with fewer channels
+    // than the pass's longest lane are padded with zeros that emit no output.
+    static bool decode(entry_t raw, lane_pos_t& s, uint32_t ch_count, uint32_t /*kb*/, const layer_t& L, dec_t& d,
+                       kpos_t& k) {
+        k.ci = s.ci;
+        d.ky = s.ky;
+        k.kx = s.kx;
+        d.w = int8_t(raw);
         d.sign = 0;
         d.exp = 0;
         d.msign = 0;
         d.mshift = 0;
-        d.flags = lane_ch < ch_count ? 0 : DEC_NOP;
-        pos++;
-        if (pos == kg.kvol) {
-            pos = 0;
-            if (lane_ch < ch_count) d.flags |= DEC_LAST;
+        const bool live = s.j < ch_count;
+        d.flags = live ? 0 : DEC_NOP;
+        if (++s.kx == L.kernel) {
+            s.kx = 0;
+            if (++s.ky == L.kernel) {
+                s.ky = 0;
+                if (++s.ci == L.in_ch) {
+                    s.ci = 0;
+                    if (live) d.flags |= DEC_LAST;
+                    s.j++;
+                }
+            }
         }
         return true;
     }

@@ -11,11 +11,23 @@ from _build_helpers import fake_tools, stand_in_sources, tiny_model
 
 from fq_hls.build import hls_project
 from fq_hls.build.flow import hls_flow
+from fq_hls.build.testbench import DEFAULT_DEPTHS, m_axi_depths
 from fq_hls.errors import InputError, ModelFileError, ToolMissingError
 from fq_hls.hw import abi
 from fq_hls.hw.config import board_names, hardware_config
+from fq_hls.hw.cycles import DEPTHS
 
 needs_tclsh = pytest.mark.skipif(shutil.which("tclsh") is None, reason="tclsh not on PATH")
+
+
+@pytest.fixture(autouse=True)
+def _fixed_resource_model(monkeypatch):
+    """The flows compare reports with fq_hls.cost's resource model (Yosys runs on a cold cache, ~10 s per board
+    family); here a fixed model stands in: test_build_model_check covers the real one and the comparison."""
+    from fq_hls.build import model_check
+
+    model = {"lut": 31820, "ff": 21776, "dsp": 24, "bram18": 421, "bram36": 211, "uram": 0, "evidence": "model"}
+    monkeypatch.setattr(model_check, "model_resources", lambda cfg: dict(model))
 
 
 def _dry(script, **kw):
@@ -52,14 +64,29 @@ def test_hls_scripts_dry_run(tmp_path, board, dialect):
     assert tb.args[1].endswith("/src/tb_fq_accel.cpp")  # fq_hls.build.testbench's, codegen wrote none
     cflags = adds[0].option("-cflags")
     assert "-I" + str((tmp_path / "hls" / "src").resolve()) in cflags and "-std=c++14" in cflags
+    # the m_axi depth macros: sized for the testbench data, the same for the engine and the testbench
+    depths = m_axi_depths(cfg, tmp_path / "hls" / "tb_data")
+    assert all(f"-D{k}={v}" in cflags.split() for k, v in depths.items()) and tb.option("-cflags") == cflags
+    assert depths["FQ_DEPTH_DESC"] == 32 and depths["FQ_DEPTH_ACT"] % (cfg.axi_bits // 8) == 0
+    # the pinned m_axi interface, after the solution/component is open
+    iface = trace.first("config_interface")
+    assert iface.option("-m_axi_addr64") == "true"
+    assert iface.option("-m_axi_alignment_byte_size") == str(cfg.axi_bits // 8)
+    assert iface.option("-m_axi_max_widen_bitwidth") == str(cfg.axi_bits)
+    assert iface.option("-m_axi_latency") == str(DEPTHS["load"])
+    assert iface.option("-m_axi_auto_max_ports") == "false"
+    cmds = trace.commands()
+    assert cmds.index("set_part") < cmds.index("config_interface") < cmds.index("csynth_design")
     exp = trace.first("config_export")
     vendor, library, name, version = abi.VLNV.split(":")
     assert exp.option("-format") == "ip_catalog"
     assert (exp.option("-vendor"), exp.option("-library"), exp.option("-ipname"), exp.option("-version")) == (
         vendor, library, name, version)
     steps = [c for c in trace.commands() if c.endswith("_design")]
-    assert steps == ["csim_design", "csynth_design", "export_design"]
+    assert steps == ["csim_design", "csynth_design", "cosim_design", "export_design"]  # DEFAULT_STEPS
     assert trace.first("csim_design").option("-argv") == str((tmp_path / "hls" / "tb_data").resolve())
+    assert trace.first("cosim_design").option("-argv") == str((tmp_path / "hls" / "tb_data").resolve())
+    assert trace.first("cosim_design").option("-rtl") == "verilog"
     assert trace.first("export_design").option("-format") == "ip_catalog"
     assert trace.commands()[-1] == "exit"
 
@@ -83,6 +110,8 @@ def test_step_scripts_and_testbench(tmp_path):
     tb = [c for c in trace.of("add_files") if c.has_flag("-tb")]
     assert len(tb) == 1 and tb[0].args[1].endswith("tb_fq_accel.cpp")
     assert trace.first("cosim_design").option("-argv") is None  # codegen's own testbench: no data folder
+    cflags = trace.first("add_files").option("-cflags").split()
+    assert all(f"-D{k}={v}" in cflags for k, v in DEFAULT_DEPTHS.items())  # its depths: the defaults
     # a later step alone reuses the synthesised solution (no -reset)
     cosim = _dry(tmp_path / "cosim.tcl", env={"FQ_HLS_DIALECT": "project"})
     assert not cosim.first("open_solution").has_flag("-reset")
@@ -91,6 +120,25 @@ def test_step_scripts_and_testbench(tmp_path):
         assert (tmp_path / f"{step}.tcl").is_file()
     meta = json.loads((tmp_path / "hls_config.json").read_text())
     assert meta["vlnv"] == abi.VLNV and meta["config"]["engine"] == "int8" and meta["testbench_files"]
+    assert meta["m_axi_depths"] == DEFAULT_DEPTHS and meta["config_interface"]["-m_axi_max_widen_bitwidth"] == "128"
+
+
+def test_register_map_is_the_64_bit_address_layout(tmp_path):
+    # fq_hls.hw.abi's offsets are what Vitis HLS lays out with 64-bit m_axi addresses, not with 32-bit ones
+    assert hls_project.s_axilite_offsets(addr64=True) == abi.REGISTERS
+    assert hls_project.s_axilite_offsets(addr64=False)["act_in"] == 0x18
+    hls_project.check_register_map(True)
+    with pytest.raises(InputError, match="act_in 0x1c != 0x18"):
+        hls_project.check_register_map(False)
+    assert hls_project.interface_settings(hardware_config("pynq-z2"))["-m_axi_addr64"] == "true"
+
+
+def test_axi_width_must_be_a_power_of_two(tmp_path):
+    from dataclasses import replace
+
+    cfg = replace(hardware_config("zcu104"), axi_bits=96)
+    with pytest.raises(InputError, match="axi_bits 96"):
+        hls_project.write_hls_project(cfg, tmp_path, write_sources=stand_in_sources(with_testbench=True))
 
 
 def test_steps_parsing_and_testbench_requirement(tmp_path):
@@ -157,6 +205,10 @@ def test_hls_flow_runs_the_tool_and_parses_its_report(tmp_path, monkeypatch, run
     assert summary["hls"]["evidence"] == "hls" and summary["hls"]["resources"]["lut"] == 31877
     assert json.loads((out / "reports" / "hls.json").read_text())["resources"]["dsp"] == 21
     assert summary["ip"].endswith("impl/ip")
+    # the check ran on the report: no labelled loop in it (a top-level report only), so each is named missing
+    check = json.loads((out / "reports" / "model_check.json").read_text())
+    assert check["ok"] is True and check == summary["check"]
+    assert any("comp_entry" in d and "not in the csynth report" in d for d in check["discrepancies"])
 
 
 def test_hls_tool_failure_names_log(tmp_path, monkeypatch):
@@ -167,3 +219,17 @@ def test_hls_tool_failure_names_log(tmp_path, monkeypatch):
     with pytest.raises(ToolFailedError, match=r"run_hls\.log"):
         hls_flow(hardware_config("pynq-z2"), tmp_path / "p", tiny_model(tmp_path / "m.fqz"),
                  write_sources=stand_in_sources())
+
+
+def test_register_layout_follows_the_engine_signature():
+    # TOP_ARGS (which lays out the s_axilite map) is the order of fq_accel's parameters in hls_src
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "hls_src" / "fq_accel.cpp").read_text()
+    m = re.search(r"void\s+fq_accel\s*\(([^)]*)\)", text)
+    assert m, "no fq_accel definition in hls_src/fq_accel.cpp"
+    params = [re.split(r"[\s*&]+", p.strip())[-1] for p in m.group(1).split(",")]
+    assert params == [name for name, _ in hls_project.TOP_ARGS]
+    kinds = ["pointer" if "*" in p else "scalar32" for p in m.group(1).split(",")]
+    assert kinds == [kind for _, kind in hls_project.TOP_ARGS]

@@ -107,8 +107,17 @@ def test_block_design(tmp_path, board):
 
     cmds = t.commands()
     assert cmds.index("validate_bd_design") < cmds.index("make_wrapper") < cmds.index("launch_runs")
-    impl = [c for c in t.of("launch_runs") if c.args[0] == "impl_1"]
-    assert impl and impl[0].option("-to_step") == "write_bitstream"
+    # implementation to route_design, reports, the WNS gate, then the bitstream step of the same run
+    impl = [i for i, c in enumerate(t.calls) if c.cmd == "launch_runs" and c.args[0] == "impl_1"]
+    assert len(impl) == 2
+    assert t.calls[impl[0]].option("-to_step") is None
+    assert t.calls[impl[1]].option("-to_step") == "write_bitstream"
+    paths = t.first("get_timing_paths")
+    assert paths.has_flag("-setup") and paths.option("-max_paths") == "1" and paths.option("-nworst") == "1"
+    gate = cmds.index("get_timing_paths")
+    assert cmds.index("report_timing_summary") < gate < impl[1]
+    assert any(c.args[0] == "SLACK" for c in t.of("get_property"))
+    assert "timing met, WNS 0.250 ns" in t.stdout
     assert t.first("report_utilization").option("-file") == str(tmp_path / "reports" / "vivado_utilization.rpt")
     assert t.first("report_timing_summary").option("-file") == str(
         tmp_path / "reports" / "vivado_timing_summary.rpt")
@@ -150,6 +159,30 @@ def test_missing_bitstream_stops_the_script(tmp_path):
 
     with pytest.raises(DryRunError, match="bitstream .* was not written"):
         _build(tmp_path, "ultra96v2", missing=["*.bit"])
+
+
+@pytest.mark.parametrize("board", ["pynq-z2", "zcu104"])
+def test_negative_wns_stops_before_the_bitstream(tmp_path, board):
+    from fq_hls.build.dryrun import DryRunError
+
+    cfg = hardware_config(board)
+    with pytest.raises(DryRunError, match=rf"timing not met: WNS -0.137 ns < 0 at {cfg.clock_mhz:g} MHz") as e:
+        _build(tmp_path, board, slack=-0.137)
+    t = e.value.trace
+    # the reports are written (for fq-hls build --collect), the bitstream step never launched, nothing copied
+    assert t.of("report_utilization") and t.of("report_timing_summary")
+    assert not [c for c in t.of("launch_runs") if c.option("-to_step") == "write_bitstream"]
+    assert not t.of("file copy")
+    assert "lower the clock" in str(e.value) and "vivado_timing_summary.rpt" in str(e.value)
+
+
+def test_zero_slack_passes_and_no_timing_path_stops(tmp_path):
+    from fq_hls.build.dryrun import DryRunError
+
+    _, t = _build(tmp_path, "kv260", slack=0.0)
+    assert [c for c in t.of("launch_runs") if c.option("-to_step") == "write_bitstream"]
+    with pytest.raises(DryRunError, match="no setup timing path"):
+        _build(tmp_path, "kv260", slack=None)
 
 
 def test_unknown_board(tmp_path):

@@ -14,9 +14,11 @@ from fq_hls.hw.streams import (
     assign_lanes,
     channel_entries_fq,
     csd_terms,
+    kpos_bits,
     naf_digits,
     pack_layer,
     shift_coding,
+    step_max,
     unpack_layer,
 )
 from fq_hls.ir import ConvLayer, WeightFormat
@@ -67,16 +69,30 @@ def test_round_trip(method, engine):
 def test_escapes_and_zero_channel():
     w = np.zeros((3, 100, 3, 3), np.int64)
     w[0, 0, 0, 0] = 4
-    w[0, 99, 2, 2] = -2  # 899 positions later
+    w[0, 99, 2, 1] = -2  # 99 input channels later
     w[2, 50, 0, 0] = 1
     lyr = _layer_from(w)
     ents = channel_entries_fq(lyr)
     nop = [(e & 0xFF) == NOP_CODE for e in ents[0]]
-    assert sum(nop) == (899 - 1) // IDX_MAX  # escapes of 127 until the rest fits the 7-bit index
+    assert step_max(3) == 7 and kpos_bits(3) == 2
+    assert sum(nop) == (99 - 1) // 7  # escapes of 7 channels until the rest fits the 3-bit step
+    # the weight's position field: the remaining step, then kernel row 2 and column 1 outright
+    field = (int(ents[0][-1]) >> 8) & IDX_MAX
+    assert field == (((99 - 1) % 7 + 1) << 4) | (2 << 2) | 1
     assert ents[1].tolist() == [NOP_CODE | LAST]  # an all-zero channel still ends
     assert all((e & LAST) == 0 for e in ents[0][:-1]) and ents[0][-1] & LAST
     pk = pack_layer(lyr, _cfg())
     np.testing.assert_array_equal(unpack_layer(pk, w.shape, _cfg()), w)
+
+
+def test_1x1_layers_step_up_to_127_channels():
+    """A 1x1 layer has no kernel position: the whole 7-bit field is the channel step."""
+    w = np.zeros((1, 900, 1, 1), np.int64)
+    w[0, 0, 0, 0] = 4
+    w[0, 899, 0, 0] = -2
+    ents = channel_entries_fq(_layer_from(w))[0]
+    assert step_max(1) == IDX_MAX and sum((e & 0xFF) == NOP_CODE for e in ents) == (899 - 1) // IDX_MAX
+    np.testing.assert_array_equal(unpack_layer(pack_layer(_layer_from(w), _cfg()), w.shape, _cfg()), w)
 
 
 def test_csd_terms():

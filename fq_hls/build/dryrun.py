@@ -21,7 +21,12 @@ STUBS = Path(__file__).parent / "tcl" / "dryrun_stubs.tcl"
 
 
 class DryRunError(FQError):
-    """The script failed under the stubs (a Tcl error, or a call the stubs do not know)."""
+    """The script failed under the stubs (a Tcl error, or a call the stubs do not know). `trace` holds the
+    calls recorded up to the failure."""
+
+    def __init__(self, message: str, trace: TclTrace | None = None):
+        super().__init__(message)
+        self.trace = trace
 
 
 @dataclass(frozen=True)
@@ -74,13 +79,15 @@ def dry_run_tcl(
     omit: Iterable[str] = (),
     env: dict[str, str] | None = None,
     tool_version: str = "2023.2",
+    slack: float | None = 0.25,
     timeout: float = 60.0,
 ) -> TclTrace:
     """Source `script` in tclsh with the recording stubs; return the trace of tool calls.
 
     board_parts: whether get_board_parts finds board files. missing: glob patterns of paths for which
     `file exists` answers 0 (e.g. the .gen tree, to take the older .srcs layout). omit: stub commands to
-    remove (e.g. "open_component" to act as a Vitis HLS without it). env: extra ::env entries.
+    remove (e.g. "open_component" to act as a Vitis HLS without it). env: extra ::env entries. slack: the
+    SLACK (ns) of the timing path get_timing_paths returns (the routed design's WNS); None: no path.
     """
     script = Path(script).resolve()
     if not script.is_file():
@@ -96,6 +103,7 @@ def dry_run_tcl(
             f"set ::fqstub::opt(board_parts) {int(board_parts)}",
             f"set ::fqstub::opt(missing) [list {' '.join(_brace(m) for m in missing)}]",
             f"set ::fqstub::opt(tool_version) {_brace(tool_version)}",
+            f"set ::fqstub::opt(slack) {_brace('' if slack is None else f'{float(slack):.3f}')}",
             f"source {_brace(str(STUBS))}",
         ]
         lines += [f"rename ::{name} {{}}" for name in omit]
@@ -121,7 +129,8 @@ def dry_run_tcl(
             for line in log.read_text().splitlines():
                 rec = json.loads(line)
                 calls.append(TclCall(rec["cmd"], tuple(rec["args"])))
+    trace = TclTrace(script=script, calls=calls, stdout=proc.stdout)
     if proc.returncode not in (0,) and proc.returncode < 100:
-        raise DryRunError(f"{script}: failed under the dry-run stubs:\n{proc.stderr.strip()}")
-    exit_code = proc.returncode - 100 if proc.returncode >= 100 else None
-    return TclTrace(script=script, calls=calls, stdout=proc.stdout, exit_code=exit_code)
+        raise DryRunError(f"{script}: failed under the dry-run stubs:\n{proc.stderr.strip()}", trace)
+    trace.exit_code = proc.returncode - 100 if proc.returncode >= 100 else None
+    return trace

@@ -5,26 +5,32 @@ A build folder (`fq-hls build -o DIR`):
 
     DIR/hls/              Vitis HLS project (fq_hls.build.hls_project), exported IP under it
     DIR/vivado/           Vivado scripts and project (fq_hls.build.vivado_project)
-    DIR/reports/          vivado_utilization.rpt, vivado_timing_summary.rpt, hls.json, vivado.json
+    DIR/reports/          vivado_utilization.rpt, vivado_timing_summary.rpt, hls.json, vivado.json,
+                          model_check.json (fq_hls.build.model_check: loop IIs, resources vs the model)
     DIR/fq_accel.bit      the overlay, with DIR/fq_accel.hwh next to it (the pair pynq.Overlay loads)
     DIR/model.fqz         the model the runtime loads into DDR (the IP does not depend on it)
     DIR/hw_config.json    {"hardware": HardwareConfig, ...}: what `fq-hls run DIR` reads
     DIR/build.sh          finishes the build by hand where the tools are
     DIR/run_on_board.py   `fq-hls run DIR` on the board
+
+After a real run, whenever the reports exist, check_reports compares them with the model and stops the flow
+(DesignCheckError) when a labelled pipelined loop misses its II or timing is not met.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import InputError, ToolMissingError
+from ..errors import FQError, InputError, ToolMissingError
 from ..hw import abi
 from ..hw.config import HardwareConfig
-from . import hls_project, reports, tools, vivado_project
+from . import hls_project, model_check, reports, tools, vivado_project
+from .model_check import DesignCheckError
 from .tools import ToolFailedError
 
 MODEL_NAME = "model.fqz"
@@ -103,6 +109,7 @@ def hls_flow(cfg: HardwareConfig, outdir: str | Path, model: str | Path | None, 
     summary = {"project": str(outdir), "runner": used, "steps": list(steps)}
     if "csynth" in steps:
         summary["hls"] = collect_hls_report(outdir, outdir / "reports")
+        summary["check"] = check_reports(cfg, outdir / "reports", outdir, hls=summary["hls"])
     if "export" in steps:
         ip = hls_project.find_exported_ip(outdir)
         if ip is None:
@@ -115,8 +122,33 @@ def collect_hls_report(hls_dir: Path, report_dir: Path) -> dict:
     xml = hls_project.find_csynth_xml(hls_dir)
     if xml is None:
         raise ToolFailedError(f"no syn/report/csynth.xml under {hls_dir}: did csynth_design run?")
-    data = reports.parse_csynth_xml(xml)
+    data = reports.parse_hls_reports(xml)
     write_json(report_dir / "hls.json", data)
+    return data
+
+
+def check_reports(cfg: HardwareConfig, report_dir: Path, hls_dir: Path, *, hls: dict | None = None,
+                  vivado: dict | None = None, echo: bool = True) -> dict:
+    """Check parsed reports against the model (fq_hls.build.model_check), write report_dir/model_check.json,
+    print the discrepancies; DesignCheckError when a labelled loop misses its II or WNS < 0."""
+    try:
+        model = model_check.model_resources(cfg)
+        note = None
+    except FQError as e:  # no Yosys and no cached unit costs: compare the loops only
+        model, note = None, f"resource model unavailable: {e}"
+    src = Path(hls_dir) / "src"
+    labels = model_check.pipelined_labels([src]) if src.is_dir() else {}
+    result = model_check.check_design(cfg, hls, vivado, model=model, loops=labels)
+    if note:
+        result.notes.append(note)
+    data = result.to_dict()
+    write_json(Path(report_dir) / "model_check.json", data)
+    for line in result.discrepancies if echo else ():
+        print(f"fq-hls: check against the model: {line}", file=sys.stderr)
+    if result.failures:
+        raise DesignCheckError(
+            f"the built engine is not the modelled one ({len(result.failures)} failure(s); details in "
+            f"{Path(report_dir) / 'model_check.json'}):\n  " + "\n  ".join(result.failures))
     return data
 
 
@@ -124,7 +156,8 @@ def collect_hls_report(hls_dir: Path, report_dir: Path) -> dict:
 
 _BUILD_SH = """#!/bin/sh
 # Finish this fq-hls build where Vitis HLS and Vivado are installed (source their settings64.sh first):
-# HLS synthesis + IP export, then the Vivado overlay; then `fq-hls build --collect -o .` parses the reports.
+# the HLS steps (run_hls.tcl), then the Vivado overlay; then `fq-hls build --collect -o .` parses the reports
+# and checks them against the model.
 set -e
 cd "$(dirname "$0")"
 ./hls/run_hls.sh run_hls.tcl
@@ -167,12 +200,23 @@ def _manifest(cfg: HardwareConfig, layout: BuildLayout, built: bool, report_file
     }
 
 
+def build_steps(steps: Iterable[str]) -> tuple[str, ...]:
+    """HLS steps of a build: any of DEFAULT_STEPS, but always synthesis and the IP export Vivado needs."""
+    steps = hls_project.parse_steps(list(steps))
+    missing = [s for s in ("csynth", "export") if s not in steps]
+    if missing:
+        raise InputError(f"--steps {','.join(steps)}: a build needs {' and '.join(missing)} (the IP Vivado uses)")
+    return steps
+
+
 def write_build(cfg: HardwareConfig, root: str | Path, model: str | Path, *,
-                write_sources: Callable | None = None, validate_model: bool = True) -> BuildLayout:
-    """Write every script and file of a build folder (nothing is run)."""
+                write_sources: Callable | None = None, validate_model: bool = True,
+                steps: Iterable[str] = hls_project.DEFAULT_STEPS) -> BuildLayout:
+    """Write every script and file of a build folder (nothing is run); run_hls.tcl runs `steps`."""
     layout = BuildLayout(Path(root))
+    steps = build_steps(steps)
     layout.root.mkdir(parents=True, exist_ok=True)
-    hls_project.write_hls_project(cfg, layout.hls, steps=("csynth", "export"), write_sources=write_sources)
+    hls_project.write_hls_project(cfg, layout.hls, steps=steps, write_sources=write_sources)
     vivado_project.write_vivado_project(cfg, layout.vivado, ip_repo=layout.hls, out_dir=layout.root,
                                         report_dir=layout.reports)
     copy_model(model, layout.model, validate=validate_model)
@@ -197,7 +241,7 @@ def collect_build(root: str | Path) -> dict:
     except (ValueError, KeyError, TypeError) as e:
         raise InputError(f"{layout.config}: not an fq-hls build manifest ({e})") from None
     found: dict[str, str] = {}
-    out: dict[str, dict] = {}
+    out: dict = {}
     if hls_project.find_csynth_xml(layout.hls) is not None:
         out["hls"] = collect_hls_report(layout.hls, layout.reports)
         found["hls"] = "reports/hls.json"
@@ -210,15 +254,21 @@ def collect_build(root: str | Path) -> dict:
         out["vivado"] = vivado
         found["vivado"] = "reports/vivado.json"
     built = layout.bit.is_file() and layout.hwh.is_file()
+    if found:
+        found["model_check"] = "reports/model_check.json"
     write_json(layout.config, _manifest(cfg, layout, built, found))
     out["built"] = built
+    if found:  # after the manifest, so that a failed check still leaves the folder described
+        out["check"] = check_reports(cfg, layout.reports, layout.hls, hls=out.get("hls"), vivado=out.get("vivado"))
     return out
 
 
 def build_flow(cfg: HardwareConfig, root: str | Path, model: str | Path, *, runner: str = "auto",
-               write_sources: Callable | None = None, validate_model: bool = True) -> dict:
-    """HLS synthesis + IP export, then Vivado, then gather DIR; ToolMissingError at the first missing tool."""
-    layout = write_build(cfg, root, model, write_sources=write_sources, validate_model=validate_model)
+               write_sources: Callable | None = None, validate_model: bool = True,
+               steps: Iterable[str] = hls_project.DEFAULT_STEPS) -> dict:
+    """HLS (C simulation, synthesis, co-simulation, IP export by default), then Vivado, then gather DIR;
+    ToolMissingError at the first missing tool, DesignCheckError when the reports miss the model."""
+    layout = write_build(cfg, root, model, write_sources=write_sources, validate_model=validate_model, steps=steps)
     if tools.find_hls_runner(runner) is None:
         raise ToolMissingError(
             f"neither vitis_hls nor vitis-run is on PATH: wrote the HLS project ({layout.hls}), the Vivado "
@@ -227,7 +277,8 @@ def build_flow(cfg: HardwareConfig, root: str | Path, model: str | Path, *, runn
     hls_project.run_hls(layout.hls / "run_hls.tcl", runner)
     if hls_project.find_exported_ip(layout.hls) is None:
         raise ToolFailedError(f"export_design ran but no impl/ip/component.xml appeared under {layout.hls}")
-    collect_hls_report(layout.hls, layout.reports)
+    # an II miss stops the build here, before hours of Vivado on an engine slower than the modelled one
+    check_reports(cfg, layout.reports, layout.hls, hls=collect_hls_report(layout.hls, layout.reports), echo=False)
     if tools.which("vivado") is None:
         collect_build(layout.root)
         raise ToolMissingError(

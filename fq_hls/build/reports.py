@@ -1,6 +1,9 @@
 """Parsers of the Xilinx tools' reports into plain dicts (JSON-ready), each labelled with its evidence.
 
-* Vitis HLS `csynth.xml` (syn/report/csynth.xml): estimated clock, latency, resource estimates -> "hls".
+* Vitis HLS `csynth.xml` (syn/report/csynth.xml): estimated clock, latency, resource estimates, and every
+  loop's achieved II, trip count and latency (the top's loops and, 2022.1+, each module's under
+  ModuleInformation) -> "hls". `parse_hls_reports` adds the loops of the per-module `<module>_csynth.xml`
+  files next to it and the target II from the per-module text reports (`<module>_csynth.rpt`).
 * Vivado `report_utilization` text, 7-series ("Slice LUTs", "Slice Registers") and UltraScale+
   ("CLB LUTs", "CLB Registers") layouts, with or without the "Prohibited" column -> "vivado".
 * Vivado `report_timing_summary` text: WNS/TNS/WHS/THS and the clock table -> "vivado".
@@ -97,7 +100,161 @@ def parse_csynth_xml(path: str | Path) -> dict:
         "interval_cycles": {"min": latency("Interval-min"), "max": latency("Interval-max")},
         "resources": used,
         "available": resources(area.find("AvailableResources")),
+        "loops": _xml_loops(root, user.findtext("TopModelName") if user is not None else None),
     }
+
+
+# ---- Vitis HLS loops ------------------------------------------------------------------------------------
+#
+# SummaryOfLoopLatency holds one element per loop, named for the loop (its label, VITIS_LOOP_<line>_<n> when
+# unlabelled, the labels joined by '_' when loops were flattened); 2022.1+ repeat the name in <Name>. Inner
+# loops of a loop that is not pipelined nest inside it. <TripCount> and <Latency> are a number, 'undef', or
+# <range><min/><max/></range>; <PipelineII> is the achieved II (absent or '-' when the loop is not
+# pipelined); <PipelineDepth> the iteration latency of a pipelined loop. Pipelined loops of 2022.1+ are
+# outlined into modules <function>_Pipeline_<loop>, reported under ModuleInformation/Module and in their
+# own <module>_csynth.xml. The target II is only in the text reports (the loop table's "achieved | target").
+
+def _span(node: ET.Element | None) -> dict[str, int | None]:
+    """<X>24</X> -> {min: 24, max: 24}; <X><range><min>1</min><max>64</max></range></X> -> {1, 64}."""
+    if node is None:
+        return {"min": None, "max": None}
+    rng = node.find("range")
+    if rng is not None:
+        return {"min": _int_or_none(rng.findtext("min")), "max": _int_or_none(rng.findtext("max"))}
+    return _span_text(node.text or "")
+
+
+def _span_text(text: str) -> dict[str, int | None]:
+    """'24' -> {24, 24}; '1 ~ 64' (a range, as the text reports write it) -> {1, 64}; 'undef', '?', '-' -> None."""
+    if "~" in text:
+        lo, _, hi = text.partition("~")
+        return {"min": _int_or_none(lo), "max": _int_or_none(hi)}
+    value = _int_or_none(text)
+    return {"min": value, "max": value}
+
+
+def _is_loop(node: ET.Element) -> bool:
+    return any(node.find(tag) is not None for tag in ("TripCount", "Latency", "PipelineII"))
+
+
+def _loop_list(summary: ET.Element | None, module: str | None, parent: str = "") -> list[dict]:
+    out: list[dict] = []
+    for node in list(summary) if summary is not None else []:
+        if not _is_loop(node):
+            continue
+        name = (node.findtext("Name") or node.tag).strip()
+        ii = _span(node.find("PipelineII"))["max"]
+        kind = (node.findtext("PipelineType") or "").strip().lower()
+        pipelined = (kind not in ("", "no")) if kind else ii is not None
+        iteration = _span(node.find("IterationLatency"))
+        path = f"{parent}/{name}" if parent else name
+        out.append({
+            "module": module,
+            "name": name,
+            "path": path,
+            "pipelined": pipelined,
+            "achieved_ii": ii if pipelined else None,
+            "target_ii": None,
+            "pipeline_depth": _int_or_none(node.findtext("PipelineDepth")),
+            "iteration_latency": iteration["max"],
+            "trip_count": _span(node.find("TripCount")),
+            "latency_cycles": _span(node.find("Latency")),
+        })
+        out += _loop_list(node, module, path)
+    return out
+
+
+def _xml_loops(root: ET.Element, top: str | None) -> list[dict]:
+    """Loops of a csynth.xml: the top's own, then each module's (ModuleInformation), without repeats."""
+    loops = _loop_list(root.find("PerformanceEstimates/SummaryOfLoopLatency"), top)
+    for mod in root.findall("ModuleInformation/Module"):
+        loops += _loop_list(mod.find("PerformanceEstimates/SummaryOfLoopLatency"), mod.findtext("Name"))
+    return _unique_loops(loops)
+
+
+def _unique_loops(loops: list[dict]) -> list[dict]:
+    seen: set[tuple] = set()
+    out = []
+    for lp in loops:
+        key = (lp["module"], lp["path"])
+        if key not in seen:
+            seen.add(key)
+            out.append(lp)
+    return out
+
+
+def parse_csynth_rpt_loops(path: str | Path) -> list[dict]:
+    """The loop table of a Vitis HLS text report (`<module>_csynth.rpt`): for each loop, its achieved and
+    target II, iteration latency, trip count and whether it is pipelined (module from the report's title)."""
+    path, text = _read_text(path, "Vitis HLS report (csynth.rpt)")
+    m = re.search(r"==\s*Vitis HLS Report for '([^']+)'", text) or re.search(r"Report of '([^']+)'", text)
+    module = m.group(1) if m else None
+    lines = text.splitlines()
+    out: list[dict] = []
+    for i, line in enumerate(lines):
+        cells = _split_row(line) if line.lstrip().startswith("|") else []
+        if "achieved" not in cells or "target" not in cells or not any("Loop Name" in c for c in cells):
+            continue
+        col = {name: cells.index(name) for name in ("achieved", "target")}
+        i_trip = next((k for k, c in enumerate(cells) if c in ("Count", "Trip Count")), None)
+        i_pipe = next((k for k, c in enumerate(cells) if c == "Pipelined"), None)
+        i_iter = col["achieved"] - 1  # "Iteration Latency" sits just before the II columns
+        stack: list[str] = []
+        for row in lines[i + 2:]:
+            s = row.strip()
+            if s.startswith("+"):
+                continue
+            if not s.startswith("|"):
+                break
+            r = _split_row(row)
+            mm = re.match(r"^(-|\+*)\s*(.+)$", r[0])
+            if mm is None or len(r) <= col["target"]:
+                continue
+            depth = 0 if mm.group(1) == "-" else len(mm.group(1))
+            name = mm.group(2).strip()
+            stack[depth:] = [name]
+            target = _int_or_none(r[col["target"]])
+            pipe = r[i_pipe].strip().lower() if i_pipe is not None and len(r) > i_pipe else ""
+            out.append({
+                "module": module,
+                "name": name,
+                "path": "/".join(stack),
+                "pipelined": pipe in ("yes", "rewind", "flushable", "frp", "stp") or target is not None,
+                "achieved_ii": _int_or_none(r[col["achieved"]]),
+                "target_ii": target,
+                "iteration_latency": _int_or_none(r[i_iter]),
+                "trip_count": _span_text(r[i_trip]) if i_trip is not None and len(r) > i_trip else None,
+            })
+    return out
+
+
+def parse_hls_reports(csynth_xml: str | Path) -> dict:
+    """parse_csynth_xml of the top report, with the loops of every `<module>_csynth.xml` beside it and the
+    target II of each loop from the text reports (`*csynth.rpt`) beside it, where present."""
+    data = parse_csynth_xml(csynth_xml)
+    folder = Path(csynth_xml).parent
+    loops = list(data["loops"])
+    for other in sorted(folder.glob("*_csynth.xml")):
+        if other.resolve() == Path(csynth_xml).resolve():
+            continue
+        try:
+            loops += parse_csynth_xml(other)["loops"]
+        except InputError:
+            continue  # a module report without area estimates (e.g. a dataflow wrapper): its loops come
+            # with the top's ModuleInformation in the releases that write such modules
+    loops = _unique_loops(loops)
+    targets: dict[tuple, int] = {}
+    for rpt in sorted(folder.glob("*csynth.rpt")):
+        for lp in parse_csynth_rpt_loops(rpt):
+            if lp["target_ii"] is not None:
+                targets[(lp["module"], lp["name"])] = lp["target_ii"]
+    for lp in loops:
+        if lp["target_ii"] is None:
+            lp["target_ii"] = targets.get((lp["module"], lp["name"]))
+    data["loops"] = loops
+    data["reports"] = [str(Path(csynth_xml))] + [str(p) for p in sorted(folder.glob("*_csynth.xml"))
+                                                 if p.resolve() != Path(csynth_xml).resolve()]
+    return data
 
 
 # ---- Vivado tables --------------------------------------------------------------------------------------

@@ -10,13 +10,39 @@ from string import Template
 from ..hw import abi
 from ..hw.config import HardwareConfig
 from ..hw.cycles import DEPTHS
-from ..hw.geometry import POOL_WORDS, fill_bytes, lb_align, lb_banks, lb_slack, lb_ubanks, lb_uwords
+from ..hw.geometry import (
+    POOL_WORDS,
+    fill_bytes,
+    lb_align,
+    lb_bank_depth,
+    lb_banks,
+    lb_copies,
+    lb_lanes_per_copy,
+    lb_slack,
+    lb_ubanks,
+    lb_uwords,
+)
 from ..hw.program import DESC_FIELDS, DESC_WORDS, lb_depth
-from ..hw.streams import max_channels_per_lane
+from ..hw.streams import max_channels_per_lane, stream_depths
 
 HLS_SRC = Path(__file__).resolve().parents[2] / "hls_src"
 TEMPLATE = Path(__file__).resolve().parent / "templates" / "fq_config.h.tmpl"
-SOURCES = ("fq_accel.cpp", "fq_engine.h", "fq_pe.h", "fq_types.h")
+# the engine: the top, then its stage headers (each includes the stages it builds on)
+SOURCES = (
+    "fq_accel.cpp",
+    "fq_engine.h",
+    "fq_conv.h",
+    "fq_pool.h",
+    "fq_compute.h",
+    "fq_store.h",
+    "fq_load.h",
+    "fq_buffers.h",
+    "fq_geometry.h",
+    "fq_pe.h",
+    "fq_types.h",
+    "fq_stream.h",
+    "fq_ports.h",
+)
 
 
 def config_header(cfg: HardwareConfig) -> str:
@@ -44,6 +70,9 @@ def config_header(cfg: HardwareConfig) -> str:
         max_j=max_channels_per_lane(cfg),
         lb_depth=lb_depth(cfg),
         lb_banks=lb_banks(cfg),
+        lb_bank_depth=lb_bank_depth(cfg),
+        lb_copies=lb_copies(cfg),
+        lb_lanes_per_copy=lb_lanes_per_copy(cfg),
         lb_slack=lb_slack(cfg),
         pool_words=POOL_WORDS,
         lb_uram=1 if cfg.lb_uram else 0,
@@ -56,6 +85,8 @@ def config_header(cfg: HardwareConfig) -> str:
         exp_bits=cfg.exp_bits,
         mu_delta_bits=cfg.mu_delta_bits,
         fill_overlap=1 if cfg.fill_overlap else 0,
+        s_in_depth=stream_depths(cfg)["s_in"],
+        s_out_depth=stream_depths(cfg)["s_out"],
         desc_words=DESC_WORDS,
         clock_mhz=repr(float(cfg.clock_mhz)),
         desc_enum="\n".join(f"    {name} = {i}," for i, name in enumerate(DESC_FIELDS)),

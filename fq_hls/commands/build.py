@@ -9,6 +9,7 @@ import json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..build.hls_project import DEFAULT_STEPS
     from ..hw.config import board_names
 
     p.add_argument("model", nargs="?", metavar="MODEL.fqz", help="compressed model to ship with the overlay")
@@ -18,6 +19,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runner", choices=("auto", "vitis_hls", "vitis-run"), default="auto",
                    help="Vitis HLS front end (default: whichever is on PATH, vitis_hls first)")
     p.add_argument("--clock-mhz", type=float, default=None, help="override the board's default clock")
+    p.add_argument("--steps", default=",".join(DEFAULT_STEPS),
+                   help=f"Vitis HLS steps before Vivado (default {','.join(DEFAULT_STEPS)}; csynth and export are "
+                        "required; leave out csim,cosim to skip the testbench runs)")
     p.add_argument("--collect", action="store_true",
                    help="only parse the reports of a build finished by hand (build.sh) into DIR/reports/*.json")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -36,6 +40,11 @@ def _print(summary: dict, out) -> None:
               f"BRAM36 {r.get('bram36')}  URAM {r.get('uram', 0)}")
         print(f"  timing [vivado]: WNS {t['wns_ns']} ns, TNS {t['tns_ns']} ns: "
               + ("met" if t["timing_met"] else "NOT MET (the overlay may misbehave; lower --clock-mhz)"))
+    check = summary.get("check")
+    if check:
+        n = len(check["discrepancies"])
+        print(f"  check against the model: {'ok' if check['ok'] else 'FAILED'}"
+              + (f", {n} discrepancies (reports/model_check.json)" if n else ""))
     if summary.get("built"):
         print(f"  overlay: {out}/fq_accel.bit + fq_accel.hwh; on the board: python3 {out}/run_on_board.py")
 
@@ -54,7 +63,7 @@ def run(args) -> int:
         if args.board is None or args.model is None:
             raise InputError("fq-hls build needs --board and MODEL.fqz (or --collect -o DIR)")
         cfg = board_config(args.board, args.engine, args.clock_mhz)
-        summary = build_flow(cfg, out, args.model, runner=args.runner)
+        summary = build_flow(cfg, out, args.model, runner=args.runner, steps=args.steps.split(","))
     if args.json:
         print(json.dumps(summary, indent=2))
     else:

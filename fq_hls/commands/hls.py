@@ -9,6 +9,7 @@ import json
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from ..build.hls_project import DEFAULT_STEPS, STEPS
     from ..hw.config import board_names
 
     p.add_argument("model", metavar="MODEL.fqz",
@@ -17,9 +18,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", default=None, metavar="DIR",
                    help="project folder (default: build/<board>_<engine>/hls)")
     p.add_argument("--engine", choices=("fq", "int8"), default="fq", help="engine flavour (default fq)")
-    p.add_argument("--steps", default="csim,csynth,export",
-                   help="comma-separated steps of csim,csynth,cosim,export (default csim,csynth,export; csim and "
-                        "cosim run tb_fq_accel.cpp on a one-layer test program, bit-exact against the reference)")
+    p.add_argument("--steps", default=",".join(DEFAULT_STEPS),
+                   help=f"comma-separated steps of {','.join(STEPS)} (default {','.join(DEFAULT_STEPS)}; csim and "
+                        "cosim run tb_fq_accel.cpp on a one-layer test program, bit-exact against the reference; "
+                        "cosim checks the synthesised RTL)")
     p.add_argument("--runner", choices=("auto", "vitis_hls", "vitis-run"), default="auto",
                    help="Vitis HLS front end (default: whichever is on PATH, vitis_hls first)")
     p.add_argument("--clock-mhz", type=float, default=None, help="override the board's default clock")
@@ -60,6 +62,11 @@ def run(args) -> int:
         r = rep["resources"]
         print(f"  HLS estimate [hls]: LUT {r.get('lut')}  FF {r.get('ff')}  DSP {r.get('dsp')}  "
               f"BRAM_18K {r.get('bram18')}  URAM {r.get('uram')}  clock {rep['estimated_clock_ns']} ns")
+    check = summary.get("check")
+    if check:
+        n = len(check["discrepancies"])
+        print(f"  loop IIs and resources against the model: {'ok' if check['ok'] else 'FAILED'}"
+              + (f", {n} discrepancies ({out}/reports/model_check.json)" if n else ""))
     if summary.get("ip"):
         print(f"  IP: {summary['ip']}")
     return 0

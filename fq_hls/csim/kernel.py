@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -78,13 +79,32 @@ def _cpu_id() -> str:
 
 
 HLS_PATH_FLAGS = ["-DFQ_HLS_PATH_CHECK"]  # build the code Vitis synthesizes instead of the fast kernels
+# The bounded-stream check (include/fq_dataflow_sim.h): the synthesized path with every stream at its declared
+# depth and every DATAFLOW process a thread.
+SIM_INCLUDE = Path(__file__).resolve().parent / "include"
+BOUNDED_FLAGS = ["-DFQ_BOUNDED_STREAMS", "-pthread"]
+# The port-budget check (include/fq_port_check.h): the synthesized path counting, per pipelined iteration,
+# the accesses to every physical memory bank.
+PORT_CHECK_FLAGS = ["-DFQ_PORT_CHECK"]
 
 
-def _flags(hls_path: bool) -> list[str]:
-    return CXXFLAGS + (HLS_PATH_FLAGS if hls_path else [])
+def _flags(
+    hls_path: bool, bounded: bool = False, defines: dict[str, int] | None = None, port_check: bool = False
+) -> list[str]:
+    flags = list(CXXFLAGS)
+    if hls_path or bounded or port_check:
+        flags += HLS_PATH_FLAGS + ["-I", str(SIM_INCLUDE)]
+    flags += (BOUNDED_FLAGS if bounded else []) + (PORT_CHECK_FLAGS if port_check else [])
+    return flags + [f"-D{k}={int(v)}" for k, v in sorted((defines or {}).items())]
 
 
-def library_path(cfg: HardwareConfig, hls_path: bool = False) -> Path:
+def library_path(
+    cfg: HardwareConfig,
+    hls_path: bool = False,
+    bounded: bool = False,
+    defines: dict[str, int] | None = None,
+    port_check: bool = False,
+) -> Path:
     """Where the library for `cfg` lives in the cache: a hash of sources, generated header, compiler, flags."""
     from ..codegen import HLS_SRC, SOURCES, config_header
 
@@ -94,18 +114,31 @@ def library_path(cfg: HardwareConfig, hls_path: bool = False) -> Path:
     h = hashlib.sha256()
     for name in SOURCES:
         h.update(name.encode() + b"\0" + (HLS_SRC / name).read_bytes() + b"\0")
+    if bounded or port_check or hls_path:
+        for f in sorted(SIM_INCLUDE.glob("*.h")):
+            h.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
     h.update(header.encode())
-    h.update(" ".join([cxx] + _flags(hls_path)).encode())
+    h.update(" ".join([cxx] + _flags(hls_path, bounded, defines, port_check)).encode())
     h.update(str(inc).encode())
     h.update(_cpu_id().encode())  # -march=native: a library is only valid on the CPU model that built it
     return cache_dir() / f"csim-{h.hexdigest()[:20]}" / LIB_NAME
 
 
-def build_library(cfg: HardwareConfig, verbose: bool = False, hls_path: bool = False) -> Path:
+def build_library(
+    cfg: HardwareConfig,
+    verbose: bool = False,
+    hls_path: bool = False,
+    bounded: bool = False,
+    defines: dict[str, int] | None = None,
+    port_check: bool = False,
+) -> Path:
     """Compile (or reuse from the cache) the C-simulation library for `cfg`; returns its path. `hls_path`: the
     code path Vitis HLS synthesizes (ap_int arithmetic, the fill inside the entry loop; hls_src/fq_types.h
-    FQ_HLS_PATH), slower, for tests that run it against the reference."""
-    lib = library_path(cfg, hls_path)
+    FQ_HLS_PATH), slower, for tests that run it against the reference. `bounded`: that path with bounded
+    streams and concurrent DATAFLOW processes (deadlocks are reported). `port_check`: that path counting the
+    accesses per memory bank and pipelined iteration (Kernel.port_report). `defines`: extra -D macros (checks
+    that override a depth or a copy count)."""
+    lib = library_path(cfg, hls_path, bounded, defines, port_check)
     inc = ap_types_dir()
     cxx = compiler()
     out = lib.parent
@@ -119,7 +152,7 @@ def build_library(cfg: HardwareConfig, verbose: bool = False, hls_path: bool = F
         tmp_lib = Path(tmp) / LIB_NAME
         cmd = [
             cxx,
-            *_flags(hls_path),
+            *_flags(hls_path, bounded, defines, port_check),
             "-isystem",
             str(inc),
             "-I",
@@ -136,6 +169,29 @@ def build_library(cfg: HardwareConfig, verbose: bool = False, hls_path: bool = F
             print(f"csim library built in {time.time() - t0:.1f} s: {lib}")
         os.replace(tmp_lib, lib)  # atomic: concurrent builders never see a half-written library
     return lib
+
+
+@dataclass
+class PortReport:
+    """Pipelined iterations checked per loop, and the loops whose accesses to one memory bank exceed its ports
+    (loop: memory (storage) -> (iterations over budget, an example))."""
+
+    iterations: dict[str, int]
+    violations: dict[str, tuple[int, str]]
+
+    @classmethod
+    def parse(cls, text: str) -> PortReport:
+        it: dict[str, int] = {}
+        bad: dict[str, tuple[int, str]] = {}
+        for line in text.splitlines():
+            if line.startswith("iterations "):
+                _, loop, n = line.split(" ")
+                it[loop] = int(n)
+            elif line.startswith("violation "):
+                head, example = line[len("violation "):].split(" iterations, e.g. ", 1)
+                key, n = head.rsplit(": ", 1)
+                bad[key] = (int(n), example)
+        return cls(it, bad)
 
 
 class Kernel:
@@ -174,6 +230,18 @@ class Kernel:
             raise DeviceError(f"C-simulation rejected layer {name} ({STATUS.get(code, 'error')}): {msg}")
         return [int(c) for c in cyc[:n_layers]]
 
+    def port_report(self, reset: bool = True) -> PortReport:
+        """The port-budget check's findings since the last reset (a library built with port_check=True)."""
+        try:
+            f = self._lib.fq_port_check_report
+        except AttributeError:
+            raise InputError(f"{self.path} was not built with port_check=True") from None
+        f.restype = ctypes.c_char_p
+        f.argtypes = [ctypes.c_int]
+        with self._lock:
+            text = f(1 if reset else 0).decode()
+        return PortReport.parse(text)
+
     def _layer_name(self, i: int) -> str:
         return self.layer_names[i] if self.layer_names and i < len(self.layer_names) else f"#{i}"
 
@@ -210,8 +278,17 @@ class Kernel:
         return prog.read_output(act), cycles
 
 
-def load_kernel(cfg: HardwareConfig, verbose: bool = False, hls_path: bool = False) -> Kernel:
-    return Kernel(build_library(cfg, verbose=verbose, hls_path=hls_path), cfg)
+def load_kernel(
+    cfg: HardwareConfig,
+    verbose: bool = False,
+    hls_path: bool = False,
+    bounded: bool = False,
+    defines: dict[str, int] | None = None,
+    port_check: bool = False,
+) -> Kernel:
+    lib = build_library(cfg, verbose=verbose, hls_path=hls_path, bounded=bounded, defines=defines,
+                        port_check=port_check)
+    return Kernel(lib, cfg)
 
 
 def run_csim(graph, cfg: HardwareConfig, x_int8: np.ndarray) -> tuple[np.ndarray, list[int]]:

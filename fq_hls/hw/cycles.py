@@ -14,7 +14,7 @@ import numpy as np
 from ..ir import ConvLayer, IntegerGraph, PoolLayer
 from .config import HardwareConfig
 from .geometry import POOL_WORDS, fill_bytes, first_row, flat_possible, geometry, pool_channels
-from .streams import IDX_MAX, assign_lanes, max_channels_per_lane, naf_digits, shift_coding
+from .streams import assign_lanes, channel_steps, max_channels_per_lane, naf_digits, shift_coding, step_max
 
 # pipeline depths (cycles) shared with the C++ through fq_config.h
 DEPTHS = {
@@ -46,17 +46,13 @@ def _row_schedule(out_h: int, in_h: int, k: int, s: int, p: int) -> list[tuple[i
     return out
 
 
-def escapes(w2d: np.ndarray) -> np.ndarray:
-    """Escape entries per output channel: a gap of g positions between non-zeros costs (g - 1) // IDX_MAX
-    extra entries, because the relative index field holds at most IDX_MAX (docs/weight_stream.md)."""
+def escapes(w2d: np.ndarray, k: int) -> np.ndarray:
+    """Escape entries per output channel of a k x k layer: an input-channel step of s between non-zeros costs
+    (s - 1) // step_max(k) extra entries, because the position field holds at most that step
+    (docs/weight_stream.md)."""
     o_idx, p_idx = np.nonzero(w2d)
-    prev = np.zeros(o_idx.size, np.int64)
-    if o_idx.size:
-        prev[1:] = p_idx[:-1]
-        first = np.ones(o_idx.size, bool)
-        first[1:] = o_idx[1:] != o_idx[:-1]
-        prev[first] = 0
-    n_esc = np.maximum(0, (p_idx - prev - 1) // IDX_MAX)
+    step = channel_steps(o_idx, p_idx // (k * k))
+    n_esc = np.maximum(0, (step - 1) // step_max(k))
     return np.bincount(o_idx, weights=n_esc, minlength=w2d.shape[0]).astype(np.int64)
 
 
@@ -70,7 +66,8 @@ def lane_lengths(layer: ConvLayer, cfg: HardwareConfig) -> np.ndarray:
         n = np.count_nonzero(w, axis=1)
     else:
         n = np.count_nonzero(naf_digits(w), axis=-1).sum(axis=1)
-    return np.maximum(n + escapes(w), 1)
+    shape = np.shape(layer.weights)
+    return np.maximum(n + escapes(w, int(shape[-1]) if len(shape) == 4 else 1), 1)
 
 
 def conv_flat(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape) -> bool:

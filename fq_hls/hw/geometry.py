@@ -113,6 +113,27 @@ def lb_banks(cfg: HardwareConfig) -> int:
     return max(cfg.pixels, fill_bytes(cfg))
 
 
+def lb_copies(cfg: HardwareConfig) -> int:
+    """Line-buffer copies the engine declares (fq_config.h LB_COPIES). FQ: each lane reads its own entries, so
+    one copy per lane (simple dual port: the lane's read + the fill's write, the fill running beside compute),
+    or without fill_overlap one copy per two lanes (both ports read; the fill runs between the tiles). 8-bit:
+    the lanes run in lockstep on the same (ci, ky, kx): one copy, read once per cycle and broadcast."""
+    if cfg.engine != "fq":
+        return 1
+    return cfg.lanes if cfg.fill_overlap else -(-cfg.lanes // 2)
+
+
+def lb_lanes_per_copy(cfg: HardwareConfig) -> int:
+    """Lanes served by one line-buffer copy (fq_config.h LB_LANES_PER_COPY): lane l reads copy l / this."""
+    return -(-cfg.lanes // lb_copies(cfg))
+
+
+def lb_bank_depth(cfg: HardwareConfig) -> int:
+    """Entries per bank of a BRAM line-buffer copy (fq_config.h LB_BANK_DEPTH): LB_DEPTH + LB_SLACK entries
+    over LB_BANKS banks."""
+    return -(-(lb_depth(cfg) + lb_slack(cfg)) // lb_banks(cfg))
+
+
 def lb_slack(cfg: HardwareConfig) -> int:
     """Entries after LB_DEPTH (fq_config.h LB_SLACK) that the last tile of the last row may over-read for its
     dropped pixels: less than V + the kernel's reach past the row end (URAM: plus a word)."""

@@ -41,6 +41,7 @@ STATUS = {
     4: "weight buffer too small",
     5: "malformed weight stream",
     6: "channel index out of range",
+    7: "dataflow deadlock or stream left non-empty (bounded-stream check)",
 }
 
 

@@ -2,12 +2,15 @@
 
 Layout and bit fields: docs/weight_stream.md. numpy only.
 
-fq engine  : 16-bit entries, bit 15 `last` (final entry of its output channel), bits 14..8 relative index
-             (positions advanced since the previous entry of the channel, 0..127), bits 7..0 code
-             (bit 7 component, bits 6..5 sign: 00 zero, 01 +1, 11 -1, 10 no weight; bits 4..0 exponent).
-             A gap over 127 is bridged by escape entries (index 127, no weight); a weight whose level is not
-             one shift term (int8 layers) is streamed as its canonical signed-digit terms, index 0 after the
-             first, so the shift PEs run any layer without multipliers.
+fq engine  : 16-bit entries, bit 15 `last` (final entry of its output channel), bits 14..8 the position
+             field, bits 7..0 code (bit 7 component, bits 6..5 sign: 00 zero, 01 +1, 11 -1, 10 no weight;
+             bits 4..0 exponent). The position field of a k x k layer is (channel step << 2 KB) | (ky << KB) | kx
+             with KB = bits of k - 1 (kpos_bits): the input channel advances by the step (0 .. 2^(7 - 2 KB) - 1)
+             and the kernel row and column are given outright, so the decoder beside each PE is an adder and
+             bit selects (no divider, no multiplier). A larger channel step is bridged by escape entries (the
+             largest step, no weight); a weight whose level is not one shift term (int8 layers) is streamed as
+             its canonical signed-digit terms, step 0 and the same (ky, kx) after the first, so the shift PEs
+             run any layer without multipliers.
 int8 engine: dense, one int8 byte per weight; the position is implicit.
 
 Output channels are spread over P lanes by greedy LPT on their entry counts (a pass costs as many cycles
@@ -25,7 +28,7 @@ from ..errors import InputError
 from ..ir import ConvLayer
 from .config import HardwareConfig
 
-IDX_MAX = 127
+IDX_MAX = 127  # the 7-bit position field
 LAST = 1 << 15
 SIGN_ZERO, SIGN_POS, SIGN_NOP, SIGN_NEG = 0, 1, 2, 3
 NOP_CODE = SIGN_NOP << 5
@@ -35,9 +38,48 @@ PARAM_BYTES = 16  # bias, mult, res_mult (int32 each), shift | res_shift << 8 (u
 ACC_LIMIT = 1 << 31  # int8 engine accumulator (32 bits)
 
 
+def kpos_bits(k: int) -> int:
+    """Bits of the kernel row and of the kernel column in an FQ entry's position field (KB): bits of k - 1."""
+    return (k - 1).bit_length()
+
+
+def step_max(k: int) -> int:
+    """The largest input-channel step one FQ entry of a k x k layer holds: 2^(7 - 2 KB) - 1 (1x1: 127,
+    3x3: 7, 5x5 and 7x7: 1)."""
+    return (1 << (7 - 2 * kpos_bits(k))) - 1
+
+
+def channel_steps(o_idx: np.ndarray, ci: np.ndarray) -> np.ndarray:
+    """Input-channel step of every non-zero weight (row-major by output channel) from the previous one of its
+    output channel (the first one: from channel 0)."""
+    prev = np.zeros(o_idx.size, np.int64)
+    if o_idx.size:
+        prev[1:] = ci[:-1]
+        first = np.ones(o_idx.size, bool)
+        first[1:] = o_idx[1:] != o_idx[:-1]
+        prev[first] = 0
+    return ci - prev
+
+
 def max_channels_per_lane(cfg: HardwareConfig) -> int:
     """Channel-table depth per lane and pass (MAX_J in fq_config.h)."""
     return max(4, 2 * -(-cfg.max_out_ch // cfg.lanes))
+
+
+# The fill stream (load -> compute) absorbs DDR latency: two 32-beat bursts in flight.
+S_IN_DEPTH = 64
+
+
+# s_out[l]: lane l's packets from compute to store. Compute writes all lanes in the same cycles; store takes one
+# packet per cycle from whichever lane has one (round robin, hls_src/fq_store.h), so any depth >= 1 is free of
+# deadlock (the bounded-stream check runs it); 2 lets a lane hand over a packet while store takes its previous
+# one. (Store reading lane after lane needed a depth of MAX_J per lane: it deadlocked at 4.)
+S_OUT_DEPTH = 2
+
+
+def stream_depths(cfg: HardwareConfig) -> dict[str, int]:
+    """Depth of each stream of the conv rows region (fq_config.h S_IN_DEPTH, S_OUT_DEPTH)."""
+    return {"s_in": S_IN_DEPTH, "s_out": S_OUT_DEPTH}
 
 
 def align(n: int, a: int) -> int:
@@ -192,21 +234,20 @@ def channel_entries_fq(
             f"layer {layer.name}: output channel {o} may overflow the q-accumulator of the shift PEs"
         )
     nw = o_idx.size
-    # gap of every weight to the previous weight of its channel (the first one: to position 0)
-    prev = np.zeros(nw, np.int64)
-    if nw:
-        prev[1:] = p_idx[:-1]
-        first = np.ones(nw, bool)
-        first[1:] = o_idx[1:] != o_idx[:-1]
-        prev[first] = 0
-    gap = p_idx - prev
-    n_esc = np.maximum(0, (gap - 1) // IDX_MAX)
-    gap_left = gap - IDX_MAX * n_esc
+    k = int(w.shape[2])
+    kb, dmax = kpos_bits(k), step_max(k)
+    kk = k * k
+    ci, r = p_idx // kk, p_idx % kk
+    ky, kx = r // k, r % k
+    # input-channel step of every weight from the previous weight of its channel; steps over dmax take escapes
+    step = channel_steps(o_idx, ci)
+    n_esc = np.maximum(0, (step - 1) // dmax)
+    step_left = step - dmax * n_esc
     n_terms = np.bincount(widx, minlength=nw)
     blk = n_esc + n_terms
     ends = np.cumsum(blk)
     starts = ends - blk
-    ent = np.full(int(ends[-1]) if nw else 0, (IDX_MAX << 8) | NOP_CODE, dtype=np.int64)
+    ent = np.full(int(ends[-1]) if nw else 0, ((dmax << (2 * kb)) << 8) | NOP_CODE, dtype=np.int64)
     if widx.size:
         tfirst = np.ones(widx.size, bool)
         tfirst[1:] = widx[1:] != widx[:-1]
@@ -214,8 +255,8 @@ def channel_entries_fq(
         rank = np.arange(widx.size) - np.repeat(tstart, n_terms[n_terms > 0])
         sb = np.where(sign > 0, SIGN_POS, np.where(sign < 0, SIGN_NEG, SIGN_ZERO))
         code = (comp << 7) | (sb << 5) | exp
-        idx = np.where(rank == 0, gap_left[widx], 0)
-        ent[starts[widx] + n_esc[widx] + rank] = (idx << 8) | code
+        field = (np.where(rank == 0, step_left[widx], 0) << (2 * kb)) | (ky[widx] << kb) | kx[widx]
+        ent[starts[widx] + n_esc[widx] + rank] = (field << 8) | code
     per_ch = np.bincount(o_idx, weights=blk, minlength=n_out).astype(np.int64)
     out = []
     cut = np.concatenate([[0], np.cumsum(per_ch)])
@@ -379,7 +420,8 @@ def unpack_layer(
         off += align(nbytes, A)
         for ln in range(P):
             chs = [int(c) for c in tab[ln] if c != NO_CHANNEL]
-            j, pos = 0, 0
+            j, pos, ci = 0, 0, 0
+            kb = kpos_bits(k)
             for e in range(L):
                 if j >= len(chs):
                     break
@@ -390,7 +432,9 @@ def unpack_layer(
                         pos, j = 0, j + 1
                     continue
                 raw = int(ent[e, ln])
-                pos += (raw >> 8) & IDX_MAX
+                field = (raw >> 8) & IDX_MAX
+                ci += field >> (2 * kb)
+                pos = ci * k * k + ((field >> kb) & ((1 << kb) - 1)) * k + (field & ((1 << kb) - 1))
                 code = raw & 0xFF
                 sb, comp, ex = (code >> 5) & 3, code >> 7, code & EXP_MAX
                 if sb != SIGN_NOP:
@@ -401,5 +445,5 @@ def unpack_layer(
                     if cod.from_fields:
                         w[chs[j], pos] += cod.mu_sign[comp] * (1 << cod.mu_shift[comp])
                 if raw & LAST:
-                    pos, j = 0, j + 1
+                    ci, j = 0, j + 1
     return w.reshape(n_out, n_in, k, k)

@@ -8,9 +8,11 @@ namespace eval ::fqstub {
     variable bd ""
     # options that take no value; every other -option consumes the next word
     variable flags {-force -quiet -norecurse -top -reset -tb -rebuild -verbose -all -no_ip_version
-                    -exclude -append -no_script -reload}
+                    -exclude -append -no_script -reload -setup -hold}
 }
 if {![info exists ::fqstub::opt(board_parts)]} { set ::fqstub::opt(board_parts) 1 }
+# SLACK of the timing paths get_timing_paths returns (ns); "" = no path
+if {![info exists ::fqstub::opt(slack)]} { set ::fqstub::opt(slack) 0.250 }
 if {![info exists ::fqstub::opt(missing)]} { set ::fqstub::opt(missing) {} }
 if {![info exists ::fqstub::opt(tool_version)]} { set ::fqstub::opt(tool_version) 2023.2 }
 
@@ -99,10 +101,17 @@ foreach cmd {get_bd_cells get_bd_pins get_bd_intf_pins get_bd_ports get_bd_intf_
     foreach p [::fqstub::positional $args] { lappend out [string map {* 1.0} $p] }
     return $out
 }
+# the worst path of the routed design: a handle whose SLACK is opt(slack), none when that is empty
+::fqstub::define get_timing_paths {
+    if {$::fqstub::opt(slack) eq ""} { return "" }
+    set kind [expr {"-hold" in $args ? "hold" : "setup"}]
+    return [list timing_path_${kind}_1]
+}
 ::fqstub::define get_property {
     set pos [::fqstub::positional $args]
     switch -- [string toupper [lindex $pos 0]] {
         PROGRESS { return 100% }
+        SLACK { if {[llength [lindex $pos 1]]} { return $::fqstub::opt(slack) } else { return "" } }
         STATUS { return "write_bitstream Complete!" }
         DIRECTORY { return [file join $::fqstub::proj_dir $::fqstub::project.runs [lindex $pos 1]] }
         default { return "" }

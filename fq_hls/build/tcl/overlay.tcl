@@ -94,7 +94,8 @@ update_compile_order -fileset sources_1
 launch_runs synth_1 -jobs $fq(jobs)
 wait_on_run synth_1
 fq_check_run synth_1
-launch_runs impl_1 -to_step write_bitstream -jobs $fq(jobs)
+# implementation up to route_design; the bitstream only once timing is known to be met
+launch_runs impl_1 -jobs $fq(jobs)
 wait_on_run impl_1
 fq_check_run impl_1
 
@@ -102,6 +103,23 @@ open_run impl_1
 file mkdir $fq(report_dir)
 report_utilization -file [file join $fq(report_dir) vivado_utilization.rpt]
 report_timing_summary -max_paths 10 -file [file join $fq(report_dir) vivado_timing_summary.rpt]
+
+# ---- timing gate: the worst setup slack of the routed design (WNS) must not be negative -------------------
+# A bitstream with negative slack may compute wrong results at the configured clock, so none is written; the
+# reports above stay for `fq-hls build --collect`.
+set fq(wns) [get_property SLACK [get_timing_paths -max_paths 1 -nworst 1 -setup]]
+if {$fq(wns) eq ""} {
+    fq_fail "no setup timing path in the routed design: is the PL clock constrained? No bitstream written"
+}
+if {$fq(wns) < 0} {
+    fq_fail "timing not met: WNS $fq(wns) ns < 0 at $fq(clock_mhz) MHz\
+        (see [file join $fq(report_dir) vivado_timing_summary.rpt]); no bitstream written: lower the clock\
+        (fq-hls build --clock-mhz)"
+}
+puts "fq-hls overlay: timing met, WNS $fq(wns) ns at $fq(clock_mhz) MHz"
+launch_runs impl_1 -to_step write_bitstream -jobs $fq(jobs)
+wait_on_run impl_1
+fq_check_run impl_1
 
 # ---- the PYNQ pair: <overlay>.bit next to <overlay>.hwh ---------------------------------------------------
 set bit [file join [get_property DIRECTORY [get_runs impl_1]] $fq(bd)_wrapper.bit]

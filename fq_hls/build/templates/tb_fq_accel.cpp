@@ -7,8 +7,11 @@
 //   act.bin       activation memory, input in   expected.bin  bytes of the output tensor (reference)
 //   meta.txt      "<n_layers> <output_offset> <output_bytes>"
 //
-// The driver's calling convention is kept: one buffer is both act_in and act_out. Buffers are at least
-// as large as the m_axi depth pragmas of fq_accel.cpp, which size co-simulation's memory models.
+// The driver's calling convention is kept: one buffer is both act_in and act_out. Co-simulation copies
+// `depth` elements of each m_axi argument into its memory model, so every buffer holds at least the depth of
+// its pragma in fq_accel.cpp: FQ_DEPTH_WEIGHTS / FQ_DEPTH_ACT bytes, FQ_DEPTH_DESC words. The Vitis HLS
+// project passes them with -D (fq_hls.build.hls_project, from the sizes of this data); a data file larger
+// than its depth is refused (exit 2), as co-simulation would drop the elements beyond it.
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,12 +22,20 @@
 void fq_accel(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, const uint32_t* desc,
               uint32_t n_layers, const uint8_t* act_in2);
 
+#ifndef FQ_DEPTH_WEIGHTS
+#define FQ_DEPTH_WEIGHTS 65536
+#endif
+#ifndef FQ_DEPTH_ACT
+#define FQ_DEPTH_ACT 65536
+#endif
+#ifndef FQ_DEPTH_DESC
+#define FQ_DEPTH_DESC 4096
+#endif
+
 namespace {
 
-const size_t kMinBytes = 65536;  // m_axi depth of weights / act_in / act_out
-const size_t kMinDescWords = 4096;  // m_axi depth of desc
-
-bool read_file(const std::string& path, std::vector<uint8_t>& out, size_t min_size) {
+// read `path` into `out`, zero-padded to exactly `depth` bytes; a larger file is an error (0: no depth)
+bool read_file(const std::string& path, std::vector<uint8_t>& out, size_t depth) {
     FILE* f = fopen(path.c_str(), "rb");
     if (!f) {
         fprintf(stderr, "tb_fq_accel: cannot open %s\n", path.c_str());
@@ -35,7 +46,13 @@ bool read_file(const std::string& path, std::vector<uint8_t>& out, size_t min_si
     size_t n;
     while ((n = fread(buf, 1, sizeof(buf), f)) > 0) out.insert(out.end(), buf, buf + n);
     fclose(f);
-    if (out.size() < min_size) out.resize(min_size, 0);
+    if (depth && out.size() > depth) {
+        fprintf(stderr, "tb_fq_accel: %s has %zu bytes, more than the m_axi depth (%zu bytes)\n", path.c_str(),
+                out.size(), depth);
+        return false;
+    }
+    if (out.size() < depth) out.resize(depth, 0);
+    out.shrink_to_fit();  // exactly the depth: a sanitizer build sees any access beyond it
     return true;
 }
 
@@ -44,8 +61,9 @@ bool read_file(const std::string& path, std::vector<uint8_t>& out, size_t min_si
 int main(int argc, char** argv) {
     const std::string dir = argc > 1 ? argv[1] : "tb_data";
     std::vector<uint8_t> weights, act, desc_bytes, expected;
-    if (!read_file(dir + "/weights.bin", weights, kMinBytes) || !read_file(dir + "/act.bin", act, kMinBytes) ||
-        !read_file(dir + "/desc.bin", desc_bytes, kMinDescWords * 4) ||
+    if (!read_file(dir + "/weights.bin", weights, FQ_DEPTH_WEIGHTS) ||
+        !read_file(dir + "/act.bin", act, FQ_DEPTH_ACT) ||
+        !read_file(dir + "/desc.bin", desc_bytes, size_t(FQ_DEPTH_DESC) * 4) ||
         !read_file(dir + "/expected.bin", expected, 0)) {
         return 2;
     }
@@ -62,7 +80,7 @@ int main(int argc, char** argv) {
                 out_offset, out_bytes, expected.size(), act.size());
         return 2;
     }
-    std::vector<uint32_t> desc(desc_bytes.size() / 4);
+    std::vector<uint32_t> desc(desc_bytes.size() / 4);  // FQ_DEPTH_DESC words
     for (size_t i = 0; i < desc.size(); i++) {
         desc[i] = uint32_t(desc_bytes[4 * i]) | uint32_t(desc_bytes[4 * i + 1]) << 8 |
                   uint32_t(desc_bytes[4 * i + 2]) << 16 | uint32_t(desc_bytes[4 * i + 3]) << 24;

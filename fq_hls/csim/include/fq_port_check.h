@@ -1,0 +1,102 @@
+// Port-budget check of the synthesized path (included by hls_src/fq_ports.h when FQ_PORT_CHECK is defined).
+//
+// Every pipelined loop of the engine opens an `iteration` per trip (FQ_ITER) and every access to a physical
+// memory bank inside it is recorded (FQ_PORT: memory, copy, bank, address, read/write, port kind). When the
+// iteration ends, each bank's accesses are compared with its ports; a bank that needs more is a loop that
+// cannot run at II = 1 as the source is written. Accesses outside any pipelined iteration are not counted
+// (sequential code has no II to keep). fq_port_check_report() (fq_accel.cpp) returns the summary.
+#ifndef FQ_PORT_CHECK_H
+#define FQ_PORT_CHECK_H
+
+#include <stdint.h>
+
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+
+namespace fq {
+namespace ports {
+
+enum kind_t {
+    ram_s2p = 0,  // simple dual port: one read port + one write port (fq::RAM_S2P)
+    ram_t2p = 1,  // true dual port: two ports, each a read or a write (fq::RAM_T2P)
+};
+
+struct bank_use {
+    std::set<uint64_t> reads;  // distinct addresses read
+    int writes = 0;
+    kind_t kind = ram_s2p;
+};
+
+struct state_t {
+    std::map<std::string, uint64_t> iterations;   // loop -> iterations checked
+    std::map<std::string, uint64_t> violations;   // "loop: memory ..." -> iterations over budget
+    std::map<std::string, std::string> example;   // the same key -> one offending iteration, in words
+};
+
+inline state_t& state() {
+    static state_t s;
+    return s;
+}
+
+class iteration;
+inline iteration*& current() {
+    static iteration* it = nullptr;
+    return it;
+}
+
+class iteration {
+   public:
+    explicit iteration(const char* loop) : loop_(loop), outer_(current()) { current() = this; }
+    ~iteration() {
+        current() = outer_;
+        state_t& s = state();
+        s.iterations[loop_]++;
+        for (auto& kv : use_) {
+            const bank_use& u = kv.second;
+            const int r = int(u.reads.size()), w = u.writes;
+            const bool over = u.kind == ram_s2p ? (r > 1 || w > 1) : (r + w > 2);
+            if (!over) continue;
+            const std::string mem = std::get<0>(kv.first);
+            const std::string key = loop_ + ": " + mem + " (" + (u.kind == ram_s2p ? "ram_s2p" : "ram_t2p") + ")";
+            if (!s.violations[key]++)
+                s.example[key] = "copy " + std::to_string(std::get<1>(kv.first)) + " bank " +
+                                 std::to_string(std::get<2>(kv.first)) + ": " + std::to_string(r) + " reads + " +
+                                 std::to_string(w) + " writes in one iteration";
+        }
+    }
+    void add(const char* mem, int copy, int bank, uint64_t addr, bool write, kind_t kind) {
+        bank_use& u = use_[std::make_tuple(std::string(mem), copy, bank)];
+        u.kind = kind;
+        if (write)
+            u.writes++;
+        else
+            u.reads.insert(addr);
+    }
+
+   private:
+    std::string loop_;
+    iteration* outer_;
+    std::map<std::tuple<std::string, int, int>, bank_use> use_;
+};
+
+inline void access(const char* mem, int copy, int bank, uint64_t addr, bool write, int kind) {
+    if (current()) current()->add(mem, copy, bank, addr, write, kind_t(kind));
+}
+
+inline std::string report() {
+    std::string r;
+    for (auto& kv : state().iterations) r += "iterations " + kv.first + " " + std::to_string(kv.second) + "\n";
+    for (auto& kv : state().violations)
+        r += "violation " + kv.first + ": " + std::to_string(kv.second) + " iterations, e.g. " +
+             state().example[kv.first] + "\n";
+    return r;
+}
+
+inline void reset() { state() = state_t(); }
+
+}  // namespace ports
+}  // namespace fq
+
+#endif
