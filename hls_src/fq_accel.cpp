@@ -43,6 +43,7 @@ void fq_accel(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, c
 #pragma HLS INTERFACE s_axilite port = n_layers bundle = control
 #pragma HLS INTERFACE s_axilite port = act_in2 bundle = control
 #pragma HLS INTERFACE s_axilite port = return bundle = control
+    FQ_MEMORY_PRAGMAS
 #ifndef __SYNTHESIS__
     fq::csim_status = 0;
 #endif
@@ -109,6 +110,75 @@ extern "C" int fq_accel_csim(const uint8_t* weights, uint8_t* act, const uint32_
 
 // Status code of the failing layer of the last call (see fq_types.h ST_*), and a message.
 extern "C" const char* fq_accel_csim_message() { return fq::csim_message; }
+
+#if FQ_HLS_PATH
+// The memories the synthesized path declares, one line each: name, physical memories, words, bits per word
+// (tests compare this with fq_hls.hw.memories.manifest).
+namespace fq {
+template <class T>
+struct bits_of;
+template <int W>
+struct bits_of<ap_int<W> > {
+    enum { value = W };
+};
+template <int W>
+struct bits_of<ap_uint<W> > {
+    enum { value = W };
+};
+template <>
+struct bits_of<uint16_t> {
+    enum { value = 16 };
+};
+template <>
+struct bits_of<uint32_t> {
+    enum { value = 32 };
+};
+template <>
+struct bits_of<chparam_t> {
+    enum { value = 32 + 16 + 16 + 6 + 6 };
+};
+template <>
+struct bits_of<pkt_t> {
+    enum { value = cfg::V * bits_of<pktq_t>::value + PKT_MV * bits_of<accm_t>::value };
+};
+template <>
+struct bits_of<beat_t> {
+    enum { value = cfg::FILL_BYTES * bits_of<act_t>::value };
+};
+}  // namespace fq
+
+#define FQ_MEM_LINE(name, count, depth, T) \
+    n += snprintf(buf + n, sizeof(buf) - n, "%s %d %d %d\n", name, int(count), int(depth), int(fq::bits_of<T>::value));
+extern "C" const char* fq_accel_memory_report() {
+    static char buf[4096];
+    int n = 0;
+#if FQ_LB_URAM
+    FQ_MEM_LINE("lbu", fq::LB_COPIES * fq::cfg::LB_UBANKS, fq::cfg::LB_UWORDS, fq::lbword_t)
+#else
+    FQ_MEM_LINE("lbb", fq::LB_COPIES * fq::cfg::LB_BANKS, fq::cfg::LB_BANK_DEPTH, fq::act_t)
+#endif
+    FQ_MEM_LINE("wbuf0", fq::cfg::P, fq::cfg::MAX_ENTRIES, fq::wslot_t)
+    FQ_MEM_LINE("wbuf1", fq::cfg::P, fq::cfg::MAX_ENTRIES, fq::wslot_t)
+    FQ_MEM_LINE("chtab0", 1, fq::cfg::P * fq::cfg::MAX_J, uint16_t)
+    FQ_MEM_LINE("chtab1", 1, fq::cfg::P * fq::cfg::MAX_J, uint16_t)
+    FQ_MEM_LINE("chcnt0", fq::cfg::P, 1, uint16_t)
+    FQ_MEM_LINE("chcnt1", fq::cfg::P, 1, uint16_t)
+    FQ_MEM_LINE("chlive0", fq::cfg::P, 1, uint16_t)
+    FQ_MEM_LINE("chlive1", fq::cfg::P, 1, uint16_t)
+    FQ_MEM_LINE("lane_len0", fq::cfg::P, 1, uint32_t)
+    FQ_MEM_LINE("lane_len1", fq::cfg::P, 1, uint32_t)
+    FQ_MEM_LINE("prm0", 1, fq::cfg::MAX_OUT_CH, fq::chparam_t)
+    FQ_MEM_LINE("prm1", 1, fq::cfg::MAX_OUT_CH, fq::chparam_t)
+    FQ_MEM_LINE("pool_acc", fq::POOL_BANKS, sizeof(fq::pool_acc[0]) / sizeof(fq::pool_acc[0][0]), fq::act_t)
+    FQ_MEM_LINE("pool_last", 1, fq::cfg::MAX_OUT_CH, fq::act_t)
+    FQ_MEM_LINE("s_in", 1, fq::fill_stream_t::DEPTH, fq::beat_t)
+    FQ_MEM_LINE("s_in_pool", 1, fq::fill_stream_t::DEPTH, fq::beat_t)
+    FQ_MEM_LINE("s_out", fq::cfg::P, fq::pkt_stream_t::DEPTH, fq::pkt_t)
+    FQ_MEM_LINE("prev_pkt", fq::cfg::P, 1, fq::pkt_t)
+    return buf;
+}
+#undef FQ_MEM_LINE
+#endif
 
 #ifdef FQ_PORT_CHECK
 // Port-budget check build: the accesses per bank and pipelined iteration of every call since the last reset.

@@ -19,6 +19,8 @@ static void conv_rows(const uint8_t* act_in, const uint8_t* act_in2, uint8_t* ac
 #pragma HLS DATAFLOW
     fill_stream_t s_in("s_in");
     pkt_stream_t s_out[cfg::P];
+#pragma HLS BIND_STORAGE variable = s_in type = fifo impl = srl
+#pragma HLS BIND_STORAGE variable = s_out type = fifo impl = srl
 #ifndef __SYNTHESIS__
     for (int l = 0; l < cfg::P; l++) s_out[l].set_name("s_out", l);
 #endif
@@ -201,8 +203,9 @@ static int conv_layer(const uint8_t* wmem, const uint8_t* act_in, const uint8_t*
     const geom_t g = geometry(L);
     const uint8_t* w = wmem + L.w_off;
     const chparam_t* prm = psel ? prm1 : prm0;
-    // pass p + 1 loads into the other half of the ping-pong buffers while the rows of pass p run (gmem_w
-    // against gmem_in/gmem_out: no shared port); during the last pass, the next conv layer's head does
+    // pass p + 1 loads into the other half of the ping-pong buffers, then the rows of pass p run; after the last
+    // pass, the next conv layer's head loads. (Sequential: overlapping them needs the load and the rows as
+    // processes of one DATAFLOW region, docs/engine.md "Known limits".)
 pass:
     for (uint32_t ps = 0; ps < L.n_passes; ps++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
@@ -232,7 +235,7 @@ pass:
                 if (row_store[y] > m) m = row_store[y];
                 c += m;
             }
-            cycles += c > wl ? c : wl;  // the next load hides behind the rows (or the reverse)
+            cycles += c + wl;  // the next load runs before the rows (not one DATAFLOW region): both count
         })
         h = 1 - h;
         n_cur = n_next;

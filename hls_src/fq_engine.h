@@ -83,14 +83,14 @@ static int run_layer(const uint8_t* weights, const uint8_t* act_in, const uint8_
     if (st != ST_OK) return st;
     if (L.op == OP_CONV) return conv_layer<EnginePolicy>(weights, act_in, act_in2, act_out, L, np, cycles);
     if (L.op != OP_MAXPOOL && L.op != OP_AVGPOOL) return ST_BAD_OP;
-    // pools use no weight buffer: the next conv layer's head loads beside them
+    // pools use no weight buffer: the next conv layer's head loads into it after them
     pre.valid = false;
     uint64_t pc = 0, wl = 0;
     st = L.op == OP_AVGPOOL ? avgpool_layer(act_in, act_out, L, pc)
                             : maxpool_layer<EnginePolicy>(act_in, act_in2, act_out, L, pc);
     if (st != ST_OK) return st;
     prefetch_head<EnginePolicy>(weights, np, 0, 0, wl);
-    cycles += pc > wl ? pc : wl;
+    cycles += pc + wl;  // the next head loads after the pool
     return ST_OK;
 }
 

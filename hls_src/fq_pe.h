@@ -87,6 +87,10 @@ zero_v:
     for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
         p.q[v] = 0;
+    }
+zero_m:
+    for (int v = 0; v < PKT_MV; v++) {
+#pragma HLS UNROLL
         p.m[v] = 0;
     }
 }
@@ -203,8 +207,13 @@ struct FqPolicy {
     static wide_t recombine(const pkt_t& p, const pkt_t& prev, int v, const layer_t& L) {
         const accq_t q = accq_t(p.q[v]) - accq_t(prev.q[v]);
         const accm_t m = accm_t(p.m[v]) - accm_t(prev.m[v]);
+#if FQ_HLS_PATH
+        wide_t t = wide_t(q) << L.q_shift;  // shifters, not multipliers (ap_int: defined for negative values)
+        if (L.mu_sign_pos != 0 || L.mu_sign_neg != 0) t += wide_t(m) << L.m_shift;
+#else
         wide_t t = wide_t(q) * (wide_t(1) << L.q_shift);
         if (L.mu_sign_pos != 0 || L.mu_sign_neg != 0) t += wide_t(m) * (wide_t(1) << L.m_shift);
+#endif
         return t;
     }
 };
@@ -277,7 +286,7 @@ struct Int8Policy {
         }
         void emit(pkt_t& p) const {
             S::store(a, p.q);
-            for (int v = 0; v < cfg::V; v++) p.m[v] = 0;
+            p.m[0] = 0;
         }
     };
 #endif
@@ -287,8 +296,8 @@ struct Int8Policy {
         for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
             p.q[v] = a.a[v];
-            p.m[v] = 0;
         }
+        p.m[0] = 0;
     }
 
     // the difference of the lane's running sums (modulo ACC_BITS: exact, see FqPolicy::recombine)

@@ -92,6 +92,7 @@ static void pool_rows(const uint8_t* act_in, const uint8_t* act_in2, uint8_t* ac
                       const geom_t& g, uint32_t c0, uint32_t n_ch) {
 #pragma HLS DATAFLOW
     fill_stream_t s_in("s_in_pool");
+#pragma HLS BIND_STORAGE variable = s_in type = fifo impl = srl
     FQ_DATAFLOW_BEGIN("pool_rows")
     FQ_PROCESS("load_rows", load_rows(act_in, act_in2, L, g, act_t(-512), s_in, c0, n_ch))
     FQ_PROCESS("pool_compute", pool_compute<Pol>(act_out, L, g, c0, n_ch, s_in))

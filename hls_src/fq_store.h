@@ -132,7 +132,11 @@ store_row:
                             if (res) {
                                 uint8_t rb = act_in[L.res_off + pix];
                                 wide_t r = res_sgn ? wide_t(int8_t(rb)) : wide_t(rb);
+#if FQ_HLS_PATH
+                                tq += (r * wide_t(cp.res_mult)) << cp.res_shift;
+#else
                                 tq += (r * wide_t(cp.res_mult)) * (wide_t(1) << cp.res_shift);
+#endif
                             }
                             wide_t q = (tq + (wide_t(1) << (cp.shift - 1))) >> cp.shift;
                             if (q < lo) q = lo;

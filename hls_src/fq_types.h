@@ -84,9 +84,20 @@ struct chparam_t {
 // Accumulators of one output channel for V pixels, sent from compute to store, where the policy recombines
 // them (FQ: (q << q_shift) + (m << m_shift); int8: q) right before the requantization. Nothing else: the
 // store stage knows the channel, row and tile from its own loops (chtab), so the FIFOs carry only sums.
+// (fq_hls.hw.memories.packet_bits: V x ACCQ_BITS + V x ACCM_BITS for FQ, V x ACC_BITS for int8)
+template <bool B, class T, class F>
+struct pick_type {
+    typedef T type;
+};
+template <class T, class F>
+struct pick_type<false, T, F> {
+    typedef F type;
+};
+typedef pick_type<cfg::ENGINE_FQ != 0, accq_t, acc_t>::type pktq_t;
+static const int PKT_MV = cfg::ENGINE_FQ ? cfg::V : 1;  // int8 packets carry no mean sums (one unused slot)
 struct pkt_t {
-    acc_t q[cfg::V];    // int8: the accumulator; FQ: the q-accumulator (ACCQ_BITS <= ACC_BITS)
-    accm_t m[cfg::V];   // FQ: the mean accumulator; int8: unused
+    pktq_t q[cfg::V];     // int8: the accumulator; FQ: the q-accumulator (ACCQ_BITS <= ACC_BITS)
+    accm_t m[PKT_MV];     // FQ: the mean accumulator
 };
 
 // One fill beat of input activations on its way from the load stage into the line buffer: an AXI beat

@@ -171,3 +171,22 @@ def test_check_builds_refuse_a_stream_without_depth():
 
     with pytest.raises(DeviceError, match="g\\+\\+ failed"):
         load_kernel(small_cfg("fq"), bounded=True, defines={"FQ_S_OUT_DEPTH": 0})
+
+
+@pytest.mark.parametrize(("board", "engine", "kw"), [
+    ("pynq-z2", "fq", dict(fill_overlap=False)), ("pynq-z2", "int8", {}), ("zcu104", "fq", {}),
+    ("kv260", "fq", dict(lb_uram=True, fill_overlap=False)), ("kv260", "int8", dict(fuse_pool=False)),
+])
+def test_memory_manifest_is_what_the_source_declares(board, engine, kw):
+    """fq_hls.hw.memories.manifest (what codegen binds and the resource model counts) against the shapes the
+    synthesized path itself declares (fq_accel_memory_report, from the arrays' types and sizes)."""
+    from fq_hls.csim.kernel import load_kernel
+    from fq_hls.hw.config import hardware_config
+    from fq_hls.hw.memories import manifest
+
+    cfg = hardware_config(board, engine, **kw)
+    declared = {r[0]: r[1:] for r in load_kernel(cfg, hls_path=True).memory_report()}
+    listed = {m.name: (m.count, m.depth, m.width) for m in manifest(cfg)}
+    if not cfg.fuse_pool:  # the arrays exist in the source; the manifest leaves out what the engine never uses
+        declared = {k: v for k, v in declared.items() if not k.startswith("pool_")}
+    assert listed == declared

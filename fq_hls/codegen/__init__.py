@@ -22,6 +22,8 @@ from ..hw.geometry import (
     lb_ubanks,
     lb_uwords,
 )
+from ..hw.memories import manifest
+from ..hw.memories import pragmas as memory_pragmas
 from ..hw.program import DESC_FIELDS, DESC_WORDS, lb_depth
 from ..hw.streams import max_channels_per_lane, stream_depths
 
@@ -89,6 +91,7 @@ def config_header(cfg: HardwareConfig) -> str:
         s_out_depth=stream_depths(cfg)["s_out"],
         desc_words=DESC_WORDS,
         clock_mhz=repr(float(cfg.clock_mhz)),
+        memory_pragmas=" \\\n".join(f'    _Pragma("{p}")' for p in memory_pragmas(manifest(cfg))),
         desc_enum="\n".join(f"    {name} = {i}," for i, name in enumerate(DESC_FIELDS)),
         **{f"depth_{k}": v for k, v in DEPTHS.items()},
     )

@@ -1,11 +1,13 @@
-"""Accelerator resource model per board: synthesized datapath numbers (yosys) + BRAM geometry + overheads.
+"""Accelerator resource model per board: synthesized datapath numbers (yosys) + the memory manifest + overheads.
 
-    engine = lanes x pixels PEs + per-lane units + line buffers + weight buffers + control + AXI
+    engine = lanes x pixels PEs + per-lane units + store + every declared memory + control + AXI
 
 Per-PE, per-lane-recombiner, requantization and read-rotator costs are Yosys netlists of the RTL in
-fq_hls.cost.rtl for the board's family (label "yosys"); weight decode, control and AXI are constants
-(label "model"); memories follow the BRAM/URAM geometry rules below (label "model"). The engine totals are
-therefore labelled "model" (an analytic model built on yosys numbers). Every constant is in docs/cost_model.md.
+fq_hls.cost.rtl for the board's family (label "yosys"); weight decode, the store's lane selection, control and
+AXI are constants (label "model"); memories (line buffers, weight buffers, tables, FIFOs, registers) are
+counted from fq_hls.hw.memories.manifest, the list of what the HLS source declares and codegen binds (label
+"model"). The engine totals are therefore labelled "model" (an analytic model built on yosys numbers). Every
+constant is in docs/cost_model.md.
 
 FQ engine (sparse): each lane decodes its own weight stream and reads its own activations, so the input
 line buffer is replicated: with the fill beside compute (HardwareConfig.fill_overlap, hls_src compute_rows)
@@ -26,26 +28,19 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, replace
 
+from ..hw import memories
 from ..hw.config import BOARDS, BoardInfo, HardwareConfig, hardware_config
 from ..hw.geometry import (
-    POOL_WORDS,
-    URAM_ENTRIES,
     fill_bytes,
-    lb_banks,
     lb_depth,
     lb_depth_choices,
-    lb_slack,
     lb_ubanks,
-    lb_uwords,
 )
 from . import rtl
 from .yosys import SynthResult, synthesize
 
 FAMILY_FLOW = {"zynq7": "xc7", "zynqmp": "xcup"}
 
-# BRAM18 aspect ratios (width, depth); width 36 only in simple dual port mode (one read + one write port)
-BRAM18_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))
-URAM_WIDTH, URAM_DEPTH = 72, 4096  # 288 Kb
 
 # --- model constants (label "model"), documented in docs/cost_model.md
 DECODE_LUT, DECODE_FF = 80, 64  # FQ lane: entry unpack, relative index, flat position -> (ci, ky, kx)
@@ -55,16 +50,10 @@ CONTROL_LUT, CONTROL_FF = 2500, 3000  # layer FSM, descriptor registers, loop co
 AXI_PORTS = 5  # m_axi adapters: weights, desc, act_in, act_out, act_in2 (docs/accel_abi.md)
 AXI_LUT, AXI_FF, AXI_BRAM18 = 1000, 1500, 2  # per m_axi port: HLS adapter with burst FIFOs
 AXILITE_LUT, AXILITE_FF = 200, 300
-OUT_FIFO_LUT = 10  # per lane: LUTRAM staging of V results before the AXI writer
 # fused max pool (store stage, HardwareConfig.fuse_pool): per pooled column of a packet (V / 2) a 3-input max
 # of 9-bit values, the compare with the running row max and its select (4 x 9-bit comparators and muxes)
 POOL_UNIT_LUT, POOL_UNIT_FF = 40, 10
-LUTRAM_BITS = 32  # bits per LUT of a simple dual-port LUTRAM (RAM64M: 3 x 64-bit LUTs + 1 address LUT per 3 bits)
 BAND_ROWS_EXTRA = 1  # line buffer holds k + 1 rows (one being refilled)
-FQ_ENTRY_BITS = 16  # hls_src/fq_pe.h FqPolicy::ENTRY_BYTES = 2
-PARAM_BITS = 76  # per-channel record: bias 32, mult 16, res_mult 16, shift 6, res_shift 6 (hls_src chparam_t)
-WBUF_HALVES = 2  # ping-pong weight buffers (hls_src/fq_engine.h wbuf0/wbuf1): the next pass loads during this one
-INT8_ENTRY_BITS = 8
 ACT_WORD_BITS = 9  # activations widened to 9 bits (int8 or uint8), one BRAM18 x9 word
 # Packet differences, recombination and requantization run in the store stage (hls_src/fq_engine.h
 # store_rows): one packet (one output channel, V pixels) per cycle for all lanes, the V pixels unrolled: V of
@@ -80,21 +69,8 @@ PIXEL_CHOICES = (2, 4, 8, 16, 32)
 ENGINE_ACT_BITS = rtl.ENGINE_ACT_BITS  # hls_src/fq_types.h act_t = ap_int<9>
 
 
-def bram18_for(depth: int, width: int) -> int:
-    """BRAM18 primitives for one memory of `depth` words of `width` bits (best aspect ratio, no sharing)."""
-    if depth <= 0 or width <= 0:
-        return 0
-    return min(math.ceil(width / w) * math.ceil(depth / d) for w, d in BRAM18_SHAPES)
-
-
-def uram_for(depth: int, width: int) -> int:
-    """URAM288 blocks (72 x 4096) for one memory, words packed across the 72-bit width when narrower."""
-    if depth <= 0 or width <= 0:
-        return 0
-    per_word = max(1, URAM_WIDTH // width) if width <= URAM_WIDTH else 0
-    if per_word:
-        return math.ceil(math.ceil(depth / per_word) / URAM_DEPTH)
-    return math.ceil(width / URAM_WIDTH) * math.ceil(depth / URAM_DEPTH)
+bram18_for = memories.bram18_for
+uram_for = memories.uram_for
 
 
 def band_bytes(shapes) -> int:
@@ -204,8 +180,8 @@ class UnitCosts:
         return self.get(rtl.int8_mac(act_bits=ENGINE_ACT_BITS, act_signed=True, acc_bits=cfg.acc_bits, dsp=True))
 
     def delta(self, widths: tuple[int, ...]) -> Resources:
-        """A store pixel's packet difference, plus its previous-packet register (FFs)."""
-        return self.get(rtl.packet_delta(widths)) + Resources(ff=sum(widths))
+        """A store pixel's packet difference (the lanes' previous packets are registers of the manifest)."""
+        return self.get(rtl.packet_delta(widths))
 
     def requant(self) -> Resources:
         return self.get(rtl.requant())
@@ -223,8 +199,10 @@ class UnitCosts:
 
 
 def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate:
-    """Resources of `cfg` (engine, lanes P, pixels V) on its board."""
-    info = cfg.info
+    """Resources of `cfg` (engine, lanes P, pixels V) on its board. Memories come from the manifest of what
+    the source declares (fq_hls.hw.memories); `band` (the largest conv band of the workload) is not needed for
+    them: a layer whose band exceeds the declared line buffer is refused by name."""
+    del band
     P, V = cfg.lanes, cfg.pixels
     parts: dict[str, tuple[Resources, str]] = {}
     rot = units.rotator(V) if V > 1 else Resources()
@@ -233,51 +211,36 @@ def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate
         parts["pe"] = (units.fq_pe(cfg).scale(P * V), "yosys")
         parts["recombine"] = (units.recombine(cfg).scale(V), "yosys")
         parts["delta"] = (units.delta((cfg.accq_bits, cfg.accm_bits)).scale(V), "yosys")
-        parts["decode"] = (Resources(lut=DECODE_LUT, ff=DECODE_FF).scale(P), "model")
+        # per lane: the entry's channel step, kernel row and column (adder, bit selects), and the line-buffer
+        # address ci * cstride: one DSP multiply per lane (hls_src compute_tile)
+        parts["decode"] = (Resources(lut=DECODE_LUT, ff=DECODE_FF, dsp=1).scale(P), "model")
         # a URAM line buffer's reader takes whole words (packed_reader) instead of V single-entry banks
         parts["rotator"] = ((units.packed_reader(cfg) if cfg.lb_uram else rot).scale(P), "yosys")
         parts["reader"] = (reader.scale(P), "model")
-        # a lane's read port + the fill's write port per copy, or (no overlap) two lanes' read ports
-        copies = P if cfg.fill_overlap else math.ceil(P / 2)
-        entry_bits, depth = FQ_ENTRY_BITS, WBUF_HALVES * cfg.max_nnz_per_lane
     else:
         parts["pe"] = (units.int8_mac(cfg).scale(P * V), "yosys")
         parts["lane"] = (Resources(lut=INT8_LANE_LUT, ff=INT8_LANE_FF).scale(P), "model")
+        # the lanes' shared dense position: one address multiply ci * cstride, read once and broadcast
+        parts["decode"] = (Resources(lut=DECODE_LUT, ff=DECODE_FF, dsp=1), "model")
         parts["delta"] = (units.delta((cfg.acc_bits,)).scale(V), "yosys")
         parts["rotator"] = (rot, "yosys")
         parts["reader"] = (reader, "model")
-        copies = 1
-        entry_bits, depth = INT8_ENTRY_BITS, WBUF_HALVES * cfg.max_nnz_per_lane
     parts["requant"] = (units.requant().scale(V), "yosys")
     if cfg.lb_uram:  # flat maps stream as one run per channel: one padding expander, in the load stage
         parts["flat_fill"] = (units.flat_fill(cfg), "yosys")
-    parts["out_fifo"] = (Resources(lut=OUT_FIFO_LUT).scale(P), "model")
-    if cfg.fuse_pool:  # pool_acc (V / 2 cyclic LUTRAM banks) and pool_last (one word per output channel)
+    # store: each cycle it picks a lane with a packet (round robin) and that lane's previous packet: two P:1
+    # multiplexers as wide as a packet
+    pkt = memories.packet_bits(cfg)
+    parts["store_select"] = (Resources(lut=2 * pkt * math.ceil((P - 1) / 3)), "model")
+    if cfg.fuse_pool:  # per pooled column of a packet: the 3-max, the compare with the running row max
         hv = max(1, V // 2)
-        lutram = hv * math.ceil(math.ceil(POOL_WORDS / hv) * ACT_WORD_BITS / LUTRAM_BITS)
-        parts["fused_pool"] = (Resources(lut=POOL_UNIT_LUT * hv + lutram, ff=POOL_UNIT_FF * hv,
-                                         bram18=bram18_for(cfg.max_out_ch, ACT_WORD_BITS)), "model")
-    # what the HLS instantiates per copy: LB_UBANKS URAM banks of LB_UWORDS words, or LB_DEPTH + LB_SLACK
-    # entries in LB_BANKS BRAM banks (never less than the band)
-    if cfg.lb_uram:
-        per_copy = lb_ubanks(cfg) * math.ceil(lb_uwords(cfg) * 8 / URAM_ENTRIES)
-        parts["line_buffer"] = (Resources(uram=copies * per_copy), "model")
-    else:
-        banks = lb_banks(cfg)
-        bank_depth = math.ceil((max(band, lb_depth(cfg)) + lb_slack(cfg)) / banks)
-        parts["line_buffer"] = (Resources(bram18=copies * banks * bram18_for(bank_depth, ACT_WORD_BITS)), "model")
-    # weight buffers: both ping-pong halves of a lane in one memory, the loader writing one half through one
-    # port while the lane reads the other through the second (URAM288 byte-write enables store 4 entries of
-    # 16 bits per 72-bit row): one URAM group per lane while the board has URAM left, else BRAM18 (simple dual
-    # port: one write + one read port)
-    per_lane_uram = uram_for(depth, entry_bits)
-    uram_left = max(0, info.uram - parts["line_buffer"][0].uram)
-    uram_lanes = min(P, uram_left // per_lane_uram) if uram_left and per_lane_uram else 0
-    bram_lanes = P - uram_lanes
-    parts["weight_buffer"] = (Resources(uram=uram_lanes * per_lane_uram,
-                                        bram18=bram_lanes * bram18_for(depth, entry_bits)), "model")
-    # per-channel parameter tables, ping-pong by layer (the next conv layer's table loads during this one)
-    parts["param_table"] = (Resources(bram18=WBUF_HALVES * bram18_for(cfg.max_out_ch, PARAM_BITS)), "model")
+        parts["fused_pool"] = (Resources(lut=POOL_UNIT_LUT * hv, ff=POOL_UNIT_FF * hv), "model")
+    # every array and stream the source declares (fq_hls.hw.memories: the manifest codegen binds)
+    for m in memories.manifest(cfg):
+        c = memories.cost(m)
+        r = Resources(lut=c.lut, ff=c.ff, bram18=c.bram18, uram=c.uram)
+        old = parts.get(m.part, (Resources(), "model"))[0]
+        parts[m.part] = (old + r, "model")
     parts["control"] = (Resources(lut=CONTROL_LUT + AXILITE_LUT, ff=CONTROL_FF + AXILITE_FF), "model")
     parts["axi"] = (Resources(lut=AXI_LUT, ff=AXI_FF, bram18=AXI_BRAM18).scale(AXI_PORTS), "model")
     total = Resources()
@@ -315,13 +278,13 @@ def candidates(board: str, engine: str, units: UnitCosts, band: int, **cfg_overr
                     base = hardware_config(board, engine, lanes=LANE_CHOICES[0], pixels=V, fill_overlap=ov,
                                            in_ports=ip, lb_uram=ur, **cfg_overrides)
                     for lbw in (fixed_lb,) if fixed_lb is not None else lb_depth_choices(base):
-                        for P in LANE_CHOICES:
+                        for P in LANE_CHOICES:  # every P: memories are not monotone in P (see the test)
                             cfg = replace(base, lanes=P, lb_words=lbw)
                             est = estimate(cfg, units, band)
                             if est.fits(info):
                                 out.append(est)
-                            else:
-                                break  # more lanes never cost less (tested), so larger P cannot fit either
+                            elif est.total.lut > LUT_LIMIT * info.luts or est.total.dsp > DSP_LIMIT * info.dsps:
+                                break  # logic grows with P (tested): no larger P fits
     out.sort(key=lambda e: (-(e.lanes * e.pixels), -e.pixels, not e.fill_overlap, -e.in_ports, e.lb_uram,
                             e.lb_words))
     return out

@@ -242,6 +242,20 @@ class Kernel:
             text = f(1 if reset else 0).decode()
         return PortReport.parse(text)
 
+    def memory_report(self) -> list[tuple[str, int, int, int]]:
+        """(name, physical memories, words, bits per word) of every memory the synthesized path declares (a
+        library built with hls_path, bounded or port_check)."""
+        try:
+            f = self._lib.fq_accel_memory_report
+        except AttributeError:
+            raise InputError(f"{self.path} is not a build of the synthesized path (hls_path=True)") from None
+        f.restype = ctypes.c_char_p
+        rows = []
+        for line in f().decode().splitlines():
+            name, count, depth, width = line.split()
+            rows.append((name, int(count), int(depth), int(width)))
+        return rows
+
     def _layer_name(self, i: int) -> str:
         return self.layer_names[i] if self.layer_names and i < len(self.layer_names) else f"#{i}"
 

@@ -183,9 +183,11 @@ def _rows(sched, C: int, W: int, F: int, bpr: int, tiles: int, L: int, store: li
 
 
 def _passes(rows: list[int], loads: list[int], next_head: int) -> int:
-    """Ping-pong weight buffers: pass p + 1 (after the last pass: the next conv layer's head) loads while
-    the rows of pass p run."""
-    return sum(max(r, nxt) for r, nxt in zip(rows, loads[1:] + [next_head], strict=True))
+    """Ping-pong weight buffers: pass p + 1 (after the last pass: the next conv layer's head) loads into the
+    other half. The source runs that load and the rows of pass p one after the other (hls_src conv_layer: they
+    are not processes of one DATAFLOW region), so both are charged; the buffers are ready for the overlap the
+    halves allow, which is docs/engine.md's first known limit."""
+    return sum(r + nxt for r, nxt in zip(rows, loads[1:] + [next_head], strict=True))
 
 
 def _conv(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
@@ -265,8 +267,8 @@ def estimate_layer(
 
 def estimate_graph(graph: IntegerGraph, cfg: HardwareConfig) -> list[int]:
     """Cycles of every layer of `graph`, in order. Across layers the engine prefetches: the head (parameter
-    table + pass 0) of a conv layer loads while the previous layer runs its last pass (or its pool), so that
-    layer is charged max(its own time, the head) and the conv layer does not pay its head again. A max pool
+    table + pass 0) of a conv layer loads after the previous layer's last pass (or its pool), into the free
+    halves, and is charged to that layer; the conv layer does not pay its head again. A max pool
     fused into the conv before it (fused_pools) costs 0 cycles of its own."""
     shapes = [
         (tuple(graph.tensors[lyr.input].shape), tuple(graph.tensors[lyr.output].shape))
@@ -290,7 +292,7 @@ def estimate_graph(graph: IntegerGraph, cfg: HardwareConfig) -> list[int]:
             out.append(int(DEPTHS["layer"] + own + _passes(rows, loads, nxt)))
         else:
             body = estimate_layer(lyr, cfg, i, o) - DEPTHS["layer"]
-            out.append(int(DEPTHS["layer"] + max(body, nxt)))
+            out.append(int(DEPTHS["layer"] + body + nxt))  # the next head loads after the pool (sequential)
     return out
 
 
