@@ -66,7 +66,7 @@ layers:
 #ifndef __SYNTHESIS__
         fq::csim_layer = i;
 #endif
-        int st = fq::run_layer(weights, act_in, act_in2, act_out, d, has_next ? dn : 0, cyc);
+        int st = fq::run_layer(weights, act_in, act_in2, act_out, d, dn, has_next, cyc);
 #ifndef __SYNTHESIS__
         if (fq::csim_cycles) fq::csim_cycles[i] = cyc;
         if (st != fq::ST_OK) {

@@ -123,7 +123,7 @@ static inline __attribute__((always_inline)) void compute_tile_csim(const layer_
 #endif
 
 template <class Pol>
-static void compute_rows(const layer_t& L, const geom_t& g, const wslot_t wbuf[cfg::P][cfg::MAX_ENTRIES],
+static void compute_rows(const layer_t L, const geom_t g, const wslot_t wbuf[cfg::P][cfg::MAX_ENTRIES],
                          const uint32_t* lane_len, const uint16_t chlive[cfg::P], uint32_t n_entries,
                          fill_stream_t& s_in,
                          pkt_stream_t s_out[cfg::P], bool fill) {

@@ -173,18 +173,19 @@ load_params:
 
 // Prefetch the head of layer `N` (if it is a conv layer that passes the shape check) into halves (h, psel).
 template <class Pol>
-static void prefetch_head(const uint8_t* wmem, const layer_t* N, uint32_t h, uint32_t psel, uint64_t& cyc) {
+static void prefetch_head(const uint8_t* wmem, const layer_t& N, bool has_next, uint32_t h, uint32_t psel,
+                          uint64_t& cyc) {
     pre.valid = false;
-    if (N == 0 || N->op != OP_CONV || check_shape(*N) != ST_OK) return;
+    if (!has_next || N.op != OP_CONV || check_shape(N) != ST_OK) return;
     pre.valid = true;
     pre.half = h;
     pre.psel = psel;
-    pre.status = load_head<Pol>(wmem, *N, h, psel, pre.n_entries, pre.off, cyc);
+    pre.status = load_head<Pol>(wmem, N, h, psel, pre.n_entries, pre.off, cyc);
 }
 
 template <class Pol>
 static int conv_layer(const uint8_t* wmem, const uint8_t* act_in, const uint8_t* act_in2, uint8_t* act_out,
-                      const layer_t& L, const layer_t* N, uint64_t& cycles) {
+                      const layer_t& L, const layer_t& N, bool has_next, uint64_t& cycles) {
     // the head (parameters, pass 0): prefetched by the previous layer, else loaded now
     uint32_t h = 0, psel = 0, n_cur = 0, off = 0;
     if (pre.valid) {
@@ -216,7 +217,7 @@ pass:
                        : load_pass<Pol>(w, off, L, g, wbuf1, chtab1, chcnt1, chlive1, lane_len1, n_next, wl);
             if (st != ST_OK) return st;
         } else {
-            prefetch_head<Pol>(wmem, N, 1 - h, 1 - psel, wl);
+            prefetch_head<Pol>(wmem, N, has_next, 1 - h, 1 - psel, wl);
         }
         // flat mode: the whole map stays in the line buffer after pass 0, later passes stream nothing
         const bool fill = !g.flat || ps == 0;

@@ -68,20 +68,18 @@ static int check_shape(const layer_t& L) {
     return ST_OK;
 }
 
-// Run one layer; returns a status code (ST_OK on success). `next` is the following layer's descriptor (0 for
-// the last layer): its head is prefetched while this layer finishes.
+// Run one layer; returns a status code (ST_OK on success). `next` is the following layer's descriptor, valid
+// when `has_next` (the last layer has none): its head is prefetched after this layer finishes.
 static int run_layer(const uint8_t* weights, const uint8_t* act_in, const uint8_t* act_in2, uint8_t* act_out,
-                     const uint32_t* d, const uint32_t* next, uint64_t& cycles) {
+                     const uint32_t* d, const uint32_t* next, bool has_next, uint64_t& cycles) {
     layer_t L = parse_desc(d);
     cycles = 0;
     if (L.op == OP_FUSED) return ST_OK;  // done by the layer before (FLAG_POOL); its prefetch stays valid
-    layer_t N;
-    if (next) N = parse_desc(next);
-    const layer_t* np = next ? &N : 0;
+    const layer_t N = parse_desc(next);  // meaningful when has_next
     cycles = cfg::DEPTH_LAYER;
     int st = L.op == OP_AVGPOOL ? int(ST_OK) : check_shape(L);
     if (st != ST_OK) return st;
-    if (L.op == OP_CONV) return conv_layer<EnginePolicy>(weights, act_in, act_in2, act_out, L, np, cycles);
+    if (L.op == OP_CONV) return conv_layer<EnginePolicy>(weights, act_in, act_in2, act_out, L, N, has_next, cycles);
     if (L.op != OP_MAXPOOL && L.op != OP_AVGPOOL) return ST_BAD_OP;
     // pools use no weight buffer: the next conv layer's head loads into it after them
     pre.valid = false;
@@ -89,7 +87,7 @@ static int run_layer(const uint8_t* weights, const uint8_t* act_in, const uint8_
     st = L.op == OP_AVGPOOL ? avgpool_layer(act_in, act_out, L, pc)
                             : maxpool_layer<EnginePolicy>(act_in, act_in2, act_out, L, pc);
     if (st != ST_OK) return st;
-    prefetch_head<EnginePolicy>(weights, np, 0, 0, wl);
+    prefetch_head<EnginePolicy>(weights, N, has_next, 0, 0, wl);
     cycles += pc + wl;  // the next head loads after the pool
     return ST_OK;
 }

@@ -81,7 +81,8 @@ load_flat_ch:
 
 // load: input rows (and padding) of channels ci0 .. ci0 + n_ch - 1 into the line-buffer stream, one fill
 // beat per cycle: an AXI beat from each input port (IN_PORTS; gmem_in2 points at the same buffer).
-static void load_rows(const uint8_t* act_in, const uint8_t* act_in2, const layer_t& L, const geom_t& g,
+// (a DATAFLOW process: the layer and its geometry by value, like every process of a region)
+static void load_rows(const uint8_t* act_in, const uint8_t* act_in2, const layer_t L, const geom_t g,
                       act_t pad_value, fill_stream_t& s_in, uint32_t ci0, uint32_t n_ch, bool fill = true) {
     const bool sgn = L.flags & FLAG_IN_SIGNED;
     const uint8_t* base = act_in + L.in_off;

@@ -14,7 +14,7 @@ namespace fq {
 // The pool process of pool_rows: per output row, absorb its input rows, then the window maxima of every tile
 // and channel group, written to DDR. FQ_CYCLES: row_comp[y] (absorb + windows), row_store[y] (write beats).
 template <class Pol>
-static void pool_compute(uint8_t* act_out, const layer_t& L, const geom_t& g, uint32_t c0, uint32_t n_ch,
+static void pool_compute(uint8_t* act_out, const layer_t L, const geom_t g, uint32_t c0, uint32_t n_ch,
                          fill_stream_t& s_in) {
     const uint32_t NL = Pol::POOL_LANES;
     const uint32_t plane = L.out_h * L.out_w;

@@ -11,7 +11,7 @@ namespace fq {
 // int32). One packet per cycle: V difference units, recombiners and requantizers serve all lanes, which hand
 // their packets over through FIFOs of stream_depths(cfg)["s_out"] (fq_hls/hw/streams.py).
 template <class Pol>
-static void store_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t& L, const geom_t& g,
+static void store_rows(const uint8_t* act_in, uint8_t* act_out, const layer_t L, const geom_t g,
                        const uint16_t chtab[cfg::P][cfg::MAX_J], const uint16_t chcnt[cfg::P],
                        const chparam_t prm[cfg::MAX_OUT_CH], pkt_stream_t s_out[cfg::P]) {
     const bool out32 = L.flags & FLAG_OUT32;
