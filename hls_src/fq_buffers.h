@@ -106,7 +106,10 @@ lb_get_v:
 lb_get_bank:
     for (int k = 0; k < B; k++) {
 #pragma HLS UNROLL
-        const uint32_t a = uint32_t(k) < r0 ? a0 + 1 : a0;  // bank k holds entry i0 + ((k - r0) mod B)
+        // bank k holds entry i0 + ((k - r0) mod B); a bank that feeds no pixel (B > V) reads row a0, which
+        // is always inside the bank (its row a0 + 1 may not be)
+        const uint32_t j = (uint32_t(k) + B - r0) % B;
+        const uint32_t a = uint32_t(k) < r0 && j < uint32_t(cfg::V) ? a0 + 1 : a0;
         bank[k] = lbb[c][k][a];
         FQ_PORT("lbb", c, k, a, false, LB_RAM)
     }

@@ -39,7 +39,7 @@ pool_row:
             pool_init:
                 for (uint32_t l = 0; l < NL; l++) {
 #pragma HLS UNROLL
-                    for (int v = 0; v < cfg::V; v++) m[l][v] = act_t(-512);
+                    for (int v = 0; v < cfg::V; v++) m[l][v] = act_t(ACT_BELOW);
                 }
                 // window position (ky, kx) as counters: no divider in the pipelined loop
                 uint32_t ky = 0, kx = 0, slot = slot0;
@@ -94,7 +94,7 @@ static void pool_rows(const uint8_t* act_in, const uint8_t* act_in2, uint8_t* ac
     fill_stream_t s_in("s_in_pool");
 #pragma HLS BIND_STORAGE variable = s_in type = fifo impl = srl
     FQ_DATAFLOW_BEGIN("pool_rows")
-    FQ_PROCESS("load_rows", load_rows(act_in, act_in2, L, g, act_t(-512), s_in, c0, n_ch))
+    FQ_PROCESS("load_rows", load_rows(act_in, act_in2, L, g, act_t(ACT_BELOW), s_in, c0, n_ch))
     FQ_PROCESS("pool_compute", pool_compute<Pol>(act_out, L, g, c0, n_ch, s_in))
     FQ_DATAFLOW_END()
 }

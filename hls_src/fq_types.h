@@ -42,6 +42,9 @@ typedef int64_t wide_t;
 typedef uint16_t cidx_t;
 #endif
 
+// Below every activation (int8 or uint8) and inside act_t's 9 bits: the max pool's padding and start value.
+static const int ACT_BELOW = -256;
+
 // One weight entry after decode (one per lane per cycle in the compute loop): 12 bytes, every field the
 // compute loop reads and nothing else (the kernel position is only needed to form `base`: kpos_t).
 struct dec_t {

@@ -72,7 +72,7 @@ static bool ref_pos(const geom_t& g, uint32_t b, uint32_t j, uint32_t& pos) {
 }
 
 // One random beat into row `row` of channel ci, into the line buffer and the reference.
-static void put(const layer_t& L, const geom_t& g, uint32_t ci, size_t row, uint32_t b) {
+static void put(const geom_t& g, uint32_t ci, size_t row, uint32_t b) {
     beat_t bt;
     int val[cfg::FILL_BYTES];
     for (int j = 0; j < cfg::FILL_BYTES; j++) {
@@ -92,7 +92,6 @@ static void put(const layer_t& L, const geom_t& g, uint32_t ci, size_t row, uint
         if (e < size_t(ci) * g.cstride || e >= size_t(ci + 1) * g.cstride) fail("region", long(ci), long(pos), long(e), 0);
         ref[e] = val[j];
     }
-    (void)L;
 }
 
 static void read_check(int lane, uint32_t i0) {
@@ -115,11 +114,11 @@ static void run_layer(const layer_t& L, bool corrupt) {
     const uint32_t slots = g.flen ? 1 : g.ring;
     for (uint32_t ci = 0; ci < L.in_ch; ci++)
         for (uint32_t s = 0; s < slots; s++)
-            for (uint32_t b = 0; b < g.bpr; b++) put(L, g, ci, size_t(ci) * g.cstride + size_t(s) * g.pitch, b);
+            for (uint32_t b = 0; b < g.bpr; b++) put(g, ci, size_t(ci) * g.cstride + size_t(s) * g.pitch, b);
     const uint32_t n_rand = 2 * L.in_ch * slots * g.bpr;
     for (uint32_t i = 0; i < n_rand; i++) {
         const uint32_t ci = rnd(L.in_ch), s = rnd(slots), b = rnd(g.bpr);
-        put(L, g, ci, size_t(ci) * g.cstride + size_t(s) * g.pitch, b);
+        put(g, ci, size_t(ci) * g.cstride + size_t(s) * g.pitch, b);
     }
     if (corrupt) ref[used / 2] ^= 1;
     // the whole region from every lane, then random offsets anywhere (other layers' leftovers included)

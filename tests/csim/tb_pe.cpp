@@ -54,6 +54,7 @@ struct expect_t {
     int ok, nop, last, ci, ky, kx, sign, exp, comp, w;
 };
 
+#if !FQ_HLS_PATH
 static bool same_packet(const pkt_t& a, const pkt_t& b) {
     for (int v = 0; v < cfg::V; v++)
         if ((long long)a.q[v] != (long long)b.q[v]) return false;
@@ -61,6 +62,7 @@ static bool same_packet(const pkt_t& a, const pkt_t& b) {
         if ((long long)a.m[v] != (long long)b.m[v]) return false;
     return true;
 }
+#endif
 
 static typename Pol::entry_t entry_of(long long raw) {
     return Pol::ENTRY_BYTES == 2 ? typename Pol::entry_t(uint16_t(raw)) : typename Pol::entry_t(int8_t(raw));
@@ -86,7 +88,7 @@ static void run_lane(const layer_t& L, uint32_t kb, const std::vector<int>& patc
         const expect_t& E = ex[e];
         snprintf(where, sizeof(where), "layer %d lane %d entry %zu (raw %lld)", li, ln, e, E.raw);
         dec_t d;
-        memset(&d, 0x5a, sizeof(d));  // every field decode() must set
+        memset(&d, 0x5a, sizeof(d));  // no field may keep a value from before the call
         kpos_t k;
         const bool ok = Pol::decode(entry_of(E.raw), s, n_ch, kb, L, d, k);
         check("ok", ok, E.ok);
@@ -129,7 +131,8 @@ static void run_lane(const layer_t& L, uint32_t kb, const std::vector<int>& patc
         Pol::emit(acc1, p1);
         for (int v = 0; v < cfg::V; v++) check("sum pixel", (long long)Pol::recombine(p, prev, v, L), sums[ch][v]);
         check("sum apply<1>", (long long)Pol::recombine(p1, prev1, 0, L), sums[ch][0]);
-        for (int v = 1; v < cfg::V; v++) check("apply<1> untouched pixel", (long long)p1.q[v], 0);
+        for (int v = 1; v < cfg::V; v++) check("apply<1> untouched pixel q", (long long)p1.q[v], 0);
+        for (int v = 1; v < PKT_MV; v++) check("apply<1> untouched pixel m", (long long)p1.m[v], 0);
 #if !FQ_HLS_PATH
         pkt_t ps;
         sw.emit(ps);
@@ -177,7 +180,8 @@ int main(int argc, char** argv) {
         const uint32_t kb = kpos_bits(L.kernel);
         check("kpos_bits", kb, kb_want);
         word("patch");
-        std::vector<int> patch(size_t(num()));
+        const size_t n_patch = size_t(num());
+        std::vector<int> patch(n_patch);
         if (patch.size() != size_t(L.in_ch) * L.kernel * L.kernel * cfg::V) {
             printf("FAIL input: patch of %zu values for layer %d\n", patch.size(), li);
             return 2;
@@ -186,8 +190,9 @@ int main(int argc, char** argv) {
         for (int ln = 0; ln < n_lanes; ln++) {
             snprintf(where, sizeof(where), "layer %d lane %d", li, ln);
             word("lane");
-            std::vector<expect_t> ex(size_t(num()));
-            std::vector<std::vector<long long> > sums(size_t(num()), std::vector<long long>(cfg::V));
+            const size_t n_ent = size_t(num()), n_ch = size_t(num());
+            std::vector<expect_t> ex(n_ent);
+            std::vector<std::vector<long long> > sums(n_ch, std::vector<long long>(cfg::V));
             for (size_t e = 0; e < ex.size(); e++) {
                 expect_t& E = ex[e];
                 E.raw = num();
