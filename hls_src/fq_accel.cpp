@@ -47,26 +47,20 @@ void fq_accel(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, c
 #ifndef __SYNTHESIS__
     fq::csim_status = 0;
 #endif
-    fq::pre.valid = false;  // no prefetched layer head from an earlier call
 layers:
     for (uint32_t i = 0; i < n_layers; i++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 32
-        uint32_t d[fq::cfg::DESC_WORDS], dn[fq::cfg::DESC_WORDS];
-        // the next layer that runs: a layer fused into this one (OP_FUSED) is skipped for the prefetch
-        uint32_t nx = i + 1;
-        if (nx < n_layers && desc[nx * fq::cfg::DESC_WORDS + fq::desc::OP] == fq::OP_FUSED) nx++;
-        const bool has_next = nx < n_layers;
+        uint32_t d[fq::cfg::DESC_WORDS];
     read_desc:
         for (int k = 0; k < fq::cfg::DESC_WORDS; k++) {
 #pragma HLS PIPELINE II = 1
             d[k] = desc[i * fq::cfg::DESC_WORDS + k];
-            dn[k] = has_next ? desc[nx * fq::cfg::DESC_WORDS + k] : 0u;
         }
         uint64_t cyc = 0;
 #ifndef __SYNTHESIS__
         fq::csim_layer = i;
 #endif
-        int st = fq::run_layer(weights, act_in, act_in2, act_out, d, dn, has_next, cyc);
+        int st = fq::run_layer(weights, act_in, act_in2, act_out, d, cyc);
 #ifndef __SYNTHESIS__
         if (fq::csim_cycles) fq::csim_cycles[i] = cyc;
         if (st != fq::ST_OK) {
@@ -157,18 +151,12 @@ extern "C" const char* fq_accel_memory_report() {
 #else
     FQ_MEM_LINE("lbb", fq::LB_COPIES * fq::cfg::LB_BANKS, fq::cfg::LB_BANK_DEPTH, fq::act_t)
 #endif
-    FQ_MEM_LINE("wbuf0", fq::cfg::P, fq::cfg::MAX_ENTRIES, fq::wslot_t)
-    FQ_MEM_LINE("wbuf1", fq::cfg::P, fq::cfg::MAX_ENTRIES, fq::wslot_t)
-    FQ_MEM_LINE("chtab0", 1, fq::cfg::P * fq::cfg::MAX_J, uint16_t)
-    FQ_MEM_LINE("chtab1", 1, fq::cfg::P * fq::cfg::MAX_J, uint16_t)
-    FQ_MEM_LINE("chcnt0", fq::cfg::P, 1, uint16_t)
-    FQ_MEM_LINE("chcnt1", fq::cfg::P, 1, uint16_t)
-    FQ_MEM_LINE("chlive0", fq::cfg::P, 1, uint16_t)
-    FQ_MEM_LINE("chlive1", fq::cfg::P, 1, uint16_t)
-    FQ_MEM_LINE("lane_len0", fq::cfg::P, 1, uint32_t)
-    FQ_MEM_LINE("lane_len1", fq::cfg::P, 1, uint32_t)
-    FQ_MEM_LINE("prm0", 1, fq::cfg::MAX_OUT_CH, fq::chparam_t)
-    FQ_MEM_LINE("prm1", 1, fq::cfg::MAX_OUT_CH, fq::chparam_t)
+    FQ_MEM_LINE("wbuf", fq::cfg::P, fq::cfg::MAX_ENTRIES, fq::wslot_t)
+    FQ_MEM_LINE("chtab", 1, fq::cfg::P * fq::cfg::MAX_J, uint16_t)
+    FQ_MEM_LINE("chcnt", fq::cfg::P, 1, uint16_t)
+    FQ_MEM_LINE("chlive", fq::cfg::P, 1, uint16_t)
+    FQ_MEM_LINE("lane_len", fq::cfg::P, 1, uint32_t)
+    FQ_MEM_LINE("prm", 1, fq::cfg::MAX_OUT_CH, fq::chparam_t)
     FQ_MEM_LINE("pool_acc", fq::POOL_BANKS, sizeof(fq::pool_acc[0]) / sizeof(fq::pool_acc[0][0]), fq::act_t)
     FQ_MEM_LINE("pool_last", 1, fq::cfg::MAX_OUT_CH, fq::act_t)
     FQ_MEM_LINE("s_in", 1, fq::fill_stream_t::DEPTH, fq::beat_t)

@@ -8,35 +8,18 @@ namespace fq {
 
 // On-chip buffers (one engine instance; static so that the C-simulation does not put them on the stack).
 
-// Weight buffers and channel tables are ping-pong pairs: pass p + 1 is loaded and decoded into one half
-// while the rows of pass p run from the other (docs/engine.md "Tiling and dataflow").
-// The synthesized path keeps each entry as it arrives (16 bits FQ, 8 bits int8) and decodes it beside the PEs
-// (compute_tile); the C-simulation kernels keep decoded records (dec_t) for speed.
+// Weight buffers and channel tables are the pass loop's PIPO channels (fq_conv.h conv_layer: locals of its
+// DATAFLOW body, double-buffered by Vitis): the load of pass p + 1 fills one buffer while the rows of pass p
+// read the other. The synthesized path keeps each entry as it arrives (16 bits FQ, 8 bits int8) and decodes
+// it beside the PEs (compute_tile); the C-simulation kernels keep decoded records (dec_t) for speed.
 #if FQ_HLS_PATH
 typedef EnginePolicy::entry_t wslot_t;
 #else
 typedef dec_t wslot_t;
 #endif
-static wslot_t wbuf0[cfg::P][cfg::MAX_ENTRIES], wbuf1[cfg::P][cfg::MAX_ENTRIES];
-static uint16_t chtab0[cfg::P][cfg::MAX_J], chtab1[cfg::P][cfg::MAX_J];
-// channels per lane: one copy for the store stage (chcnt), one for the compute stage's decoders (chlive),
-// so that each DATAFLOW process reads its own array
-static uint16_t chcnt0[cfg::P], chcnt1[cfg::P], chlive0[cfg::P], chlive1[cfg::P];
-// entries up to a lane's final `last`, per half (the C-simulation skips a lane's padding)
-static uint32_t lane_len0[cfg::P], lane_len1[cfg::P];
-// per-channel parameters, ping-pong by layer: the next conv layer's table loads while this layer stores
-static chparam_t prm0[cfg::MAX_OUT_CH], prm1[cfg::MAX_OUT_CH];
+// per-channel parameters of the running conv layer (loaded at its start, read by the store stage)
+static chparam_t prm[cfg::MAX_OUT_CH];
 
-// Cross-layer prefetch: while the last pass of layer i runs (or a pool layer), the head of the next conv layer
-// (its parameter table and pass 0) loads into the free halves. `pre` hands it to that layer.
-struct prefetch_t {
-    bool valid;
-    int status;           // status of the prefetch, reported by the layer it belongs to
-    uint32_t half, psel;  // weight-buffer half holding pass 0, parameter table half
-    uint32_t n_entries;   // entries per lane of pass 0
-    uint32_t off;         // stream offset after pass 0
-};
-static prefetch_t pre;
 // The line buffer. The synthesized path declares LB_COPIES copies (lane l reads copy l / LB_LANES_PER_COPY;
 // the fill writes every copy), each split into banks indexed by constants: a read of V consecutive entries
 // touches each bank once at an address computed from the start, and a rotator puts the bank outputs in pixel

@@ -1,4 +1,4 @@
-// Conv layer: the rows dataflow region, the weight-stream passes and the cross-layer prefetch (docs/engine.md).
+// Conv layer: the parameter table, the pass loop (weight load beside the rows) and the rows region (docs/engine.md).
 #ifndef FQ_CONV_H
 #define FQ_CONV_H
 
@@ -6,8 +6,6 @@
 #include "fq_store.h"
 
 namespace fq {
-
-static int check_shape(const layer_t& L);
 
 template <class Pol>
 static void conv_rows(const uint8_t* act_in, const uint8_t* act_in2, uint8_t* act_out, const layer_t& L,
@@ -57,7 +55,7 @@ load_chtab:
             const uint8_t* p = w + off + (l * nj + j) * 2;
             uint16_t ch = uint16_t(p[0] | (p[1] << 8));
             chtab[l][j] = ch;
-            FQ_PORT("chtab", l, 0, j, true, RAM_S2P)
+            FQ_PORT("chtab", 0, 0, l * cfg::MAX_J + j, true, RAM_S2P)
             if (ch != 0xffff) {
                 ch_ok &= ch < L.out_ch;
                 chcnt[l] = j + 1;
@@ -128,18 +126,10 @@ decode_check:
     return ST_OK;
 }
 
-// The head of a conv layer: its parameter table into prm half `psel`, its pass 0 into weight-buffer half `h`.
-// `cyc` gets the load cycles (csim); `off` the stream offset after pass 0.
+// The per-channel parameter table of a conv layer (bias, mult, res_mult, shifts) into prm, at the layer's start.
 template <class Pol>
-static int load_head(const uint8_t* wmem, const layer_t& L, uint32_t h, uint32_t psel, uint32_t& n_entries,
-                     uint32_t& off, uint64_t& cyc) {
-    if (L.entry_bytes != uint32_t(Pol::ENTRY_BYTES)) return ST_BAD_STREAM;
-    if (L.d_neg >= (1u << cfg::MU_DELTA_BITS) || L.d_pos >= (1u << cfg::MU_DELTA_BITS)) return ST_BAD_STREAM;
-    const geom_t g = geometry(L);
-    if (L.in_ch * g.cstride > uint32_t(cfg::LB_DEPTH)) return ST_LINE_BUFFER;
-    const uint8_t* w = wmem + L.w_off;
+static int load_params(const uint8_t* w, const layer_t& L, uint64_t& cyc) {
     if (L.out_ch * 16 > L.w_bytes) return ST_BAD_STREAM;
-    chparam_t* prm = psel ? prm1 : prm0;
     // per-channel constants: bias, mult, res_mult (int32), shift | res_shift << 8
     bool prm_ok = true;
 load_params:
@@ -162,69 +152,80 @@ load_params:
         prm[c] = cp;
         FQ_PORT("prm", 0, 0, c, true, RAM_S2P)
     }
-    if (!prm_ok) return ST_BAD_STREAM;
-    off = align_axi(L.out_ch * 16);
-    uint64_t wl = 0;
-    int st = h ? load_pass<Pol>(w, off, L, g, wbuf1, chtab1, chcnt1, chlive1, lane_len1, n_entries, wl)
-               : load_pass<Pol>(w, off, L, g, wbuf0, chtab0, chcnt0, chlive0, lane_len0, n_entries, wl);
-    FQ_CYCLES(cyc = beats(L.out_ch * 16) + cfg::DEPTH_LOAD + wl;)
-    return st;
+    FQ_CYCLES(cyc = beats(L.out_ch * 16) + cfg::DEPTH_LOAD;)
+    return prm_ok ? int(ST_OK) : int(ST_BAD_STREAM);
 }
 
-// Prefetch the head of layer `N` (if it is a conv layer that passes the shape check) into halves (h, psel).
+// The pass loop's weight process: pass ps of the stream into this iteration's buffers (its PIPO channel to
+// conv_rows). The stream offset is the process's own state across the passes of a layer.
 template <class Pol>
-static void prefetch_head(const uint8_t* wmem, const layer_t& N, bool has_next, uint32_t h, uint32_t psel,
-                          uint64_t& cyc) {
-    pre.valid = false;
-    if (!has_next || N.op != OP_CONV || check_shape(N) != ST_OK) return;
-    pre.valid = true;
-    pre.half = h;
-    pre.psel = psel;
-    pre.status = load_head<Pol>(wmem, N, h, psel, pre.n_entries, pre.off, cyc);
+static void load_pass_at(const uint8_t* w, const layer_t L, const geom_t g, uint32_t ps,
+                         wslot_t wbuf[cfg::P][cfg::MAX_ENTRIES], uint16_t chtab[cfg::P][cfg::MAX_J],
+                         uint16_t chcnt[cfg::P], uint16_t chlive[cfg::P], uint32_t lane_len[cfg::P],
+                         uint32_t& n_entries, int& st, uint64_t& cyc) {
+    static uint32_t off;
+    if (ps == 0) off = align_axi(L.out_ch * 16);  // the passes follow the parameter table
+    st = load_pass<Pol>(w, off, L, g, wbuf, chtab, chcnt, chlive, lane_len, n_entries, cyc);
 }
 
+// The pass loop's rows process: the rows of a pass whose weights loaded correctly.
+template <class Pol>
+static void rows_if_loaded(const uint8_t* act_in, const uint8_t* act_in2, uint8_t* act_out, const layer_t L,
+                           const geom_t g, uint32_t ps, const wslot_t wbuf[cfg::P][cfg::MAX_ENTRIES],
+                           const uint32_t lane_len[cfg::P], const uint16_t chtab[cfg::P][cfg::MAX_J],
+                           const uint16_t chcnt[cfg::P], const uint16_t chlive[cfg::P],
+                           const chparam_t prm_in[cfg::MAX_OUT_CH], uint32_t n_entries, int st) {
+    if (st != ST_OK) return;
+    // flat mode: the whole map stays in the line buffer after pass 0, later passes stream nothing
+    const bool fill = !g.flat || ps == 0;
+    conv_rows<Pol>(act_in, act_in2, act_out, L, g, wbuf, lane_len, chtab, chcnt, chlive, prm_in, n_entries, fill);
+}
+
+#ifdef __SYNTHESIS__
+#define FQ_PIPO
+#else
+#define FQ_PIPO static  // the C-simulation keeps the pass buffers off the stack
+#endif
+
+// A conv layer: its parameter table, then the passes. The pass loop is a DATAFLOW region whose processes are
+// the weight load of a pass and the rows of that pass; their buffers (wbuf, the channel tables) are the
+// region's PIPO channels, so Vitis double-buffers them and the load of pass p + 1 runs beside the rows of
+// pass p. Pass 0's load (after the parameter table) is exposed at the layer's start.
 template <class Pol>
 static int conv_layer(const uint8_t* wmem, const uint8_t* act_in, const uint8_t* act_in2, uint8_t* act_out,
-                      const layer_t& L, const layer_t& N, bool has_next, uint64_t& cycles) {
-    // the head (parameters, pass 0): prefetched by the previous layer, else loaded now
-    uint32_t h = 0, psel = 0, n_cur = 0, off = 0;
-    if (pre.valid) {
-        pre.valid = false;
-        if (pre.status != ST_OK) return pre.status;
-        h = pre.half;
-        psel = pre.psel;
-        n_cur = pre.n_entries;
-        off = pre.off;
-    } else {
-        uint64_t hc = 0;
-        int st = load_head<Pol>(wmem, L, h, psel, n_cur, off, hc);
-        if (st != ST_OK) return st;
-        FQ_CYCLES(cycles += hc;)
-    }
+                      const layer_t& L, uint64_t& cycles) {
+    if (L.entry_bytes != uint32_t(Pol::ENTRY_BYTES)) return ST_BAD_STREAM;
+    if (L.d_neg >= (1u << cfg::MU_DELTA_BITS) || L.d_pos >= (1u << cfg::MU_DELTA_BITS)) return ST_BAD_STREAM;
     const geom_t g = geometry(L);
+    if (L.in_ch * g.cstride > uint32_t(cfg::LB_DEPTH)) return ST_LINE_BUFFER;
     const uint8_t* w = wmem + L.w_off;
-    const chparam_t* prm = psel ? prm1 : prm0;
-    // pass p + 1 loads into the other half of the ping-pong buffers, then the rows of pass p run; after the last
-    // pass, the next conv layer's head loads. (Sequential: overlapping them needs the load and the rows as
-    // processes of one DATAFLOW region, docs/engine.md "Known limits".)
+    uint64_t pc = 0;
+    int st = load_params<Pol>(w, L, pc);
+    if (st != ST_OK) return st;
+    FQ_CYCLES(cycles += pc;)
+    int bad = ST_OK;
+    uint64_t prev_rows = 0;
 pass:
     for (uint32_t ps = 0; ps < L.n_passes; ps++) {
 #pragma HLS LOOP_TRIPCOUNT min = 1 max = 16
-        uint32_t n_next = 0;
+#pragma HLS DATAFLOW
+        FQ_PIPO wslot_t wbuf[cfg::P][cfg::MAX_ENTRIES];
+        FQ_PIPO uint16_t chtab[cfg::P][cfg::MAX_J];
+        FQ_PIPO uint16_t chcnt[cfg::P], chlive[cfg::P];
+        FQ_PIPO uint32_t lane_len[cfg::P];
+        FQ_PASS_PRAGMAS
+        uint32_t n_entries = 0;
+        int pst = ST_OK;
         uint64_t wl = 0;
-        if (ps + 1 < L.n_passes) {
-            int st = h ? load_pass<Pol>(w, off, L, g, wbuf0, chtab0, chcnt0, chlive0, lane_len0, n_next, wl)
-                       : load_pass<Pol>(w, off, L, g, wbuf1, chtab1, chcnt1, chlive1, lane_len1, n_next, wl);
-            if (st != ST_OK) return st;
-        } else {
-            prefetch_head<Pol>(wmem, N, has_next, 1 - h, 1 - psel, wl);
+        load_pass_at<Pol>(w, L, g, ps, wbuf, chtab, chcnt, chlive, lane_len, n_entries, pst, wl);
+        rows_if_loaded<Pol>(act_in, act_in2, act_out, L, g, ps, wbuf, lane_len, chtab, chcnt, chlive, prm, n_entries,
+                            pst);
+#ifndef __SYNTHESIS__
+        if (pst != ST_OK) {
+            bad = pst;
+            break;  // the C-simulation reports the pass; the hardware's rows process skipped it
         }
-        // flat mode: the whole map stays in the line buffer after pass 0, later passes stream nothing
-        const bool fill = !g.flat || ps == 0;
-        if (h)
-            conv_rows<Pol>(act_in, act_in2, act_out, L, g, wbuf1, lane_len1, chtab1, chcnt1, chlive1, prm, n_cur, fill);
-        else
-            conv_rows<Pol>(act_in, act_in2, act_out, L, g, wbuf0, lane_len0, chtab0, chcnt0, chlive0, prm, n_cur, fill);
+#endif
         FQ_CYCLES({
             // overlapped fill: row y computes while load fetches (and compute absorbs) row y + 1's input
             // rows; row 0's input is the prologue. Not overlapped: row y's input, then row y.
@@ -236,12 +237,14 @@ pass:
                 if (row_store[y] > m) m = row_store[y];
                 c += m;
             }
-            cycles += c + wl;  // the next load runs before the rows (not one DATAFLOW region): both count
+            // pass 0's load is exposed; pass p's load runs beside pass p - 1's rows
+            cycles += ps == 0 ? wl : (prev_rows > wl ? prev_rows : wl);
+            prev_rows = c;
         })
-        h = 1 - h;
-        n_cur = n_next;
     }
-    return ST_OK;
+    FQ_CYCLES(cycles += prev_rows;)
+    (void)prev_rows;
+    return bad;
 }
 
 }  // namespace fq

@@ -2,9 +2,8 @@
 //
 // Tiling. A conv layer runs as passes; a pass holds, per lane, a sequence of output channels whose sparse
 // weight entries fit the lane's weight buffer (the compiler balances the lanes, fq_hls/hw/streams.py).
-// Per pass: decode the pass's entries into one half of the ping-pong weight buffers (P lanes x L entries;
-// the next pass loads into the other half while this one runs), then stream the output rows through
-// a dataflow region: load (input rows into a ring line buffer of k + stride rows x all input channels) ->
+// Per pass (the pass loop is a DATAFLOW region: pass p + 1's weights load beside pass p's rows): the pass's
+// entries into the weight buffers (P lanes x L entries), then the output rows through a dataflow region: load (input rows into a ring line buffer of k + stride rows x all input channels) ->
 // compute (per tile of V output pixels: L cycles, every lane applies its entry to V pixels) -> store
 // (recombine, requantize, residual, ReLU clamp, write). Everything is sized by fq_config.h.
 //
@@ -68,28 +67,19 @@ static int check_shape(const layer_t& L) {
     return ST_OK;
 }
 
-// Run one layer; returns a status code (ST_OK on success). `next` is the following layer's descriptor, valid
-// when `has_next` (the last layer has none): its head is prefetched after this layer finishes.
+// Run one layer; returns a status code (ST_OK on success).
 static int run_layer(const uint8_t* weights, const uint8_t* act_in, const uint8_t* act_in2, uint8_t* act_out,
-                     const uint32_t* d, const uint32_t* next, bool has_next, uint64_t& cycles) {
+                     const uint32_t* d, uint64_t& cycles) {
     layer_t L = parse_desc(d);
     cycles = 0;
-    if (L.op == OP_FUSED) return ST_OK;  // done by the layer before (FLAG_POOL); its prefetch stays valid
-    const layer_t N = parse_desc(next);  // meaningful when has_next
+    if (L.op == OP_FUSED) return ST_OK;  // done by the layer before (FLAG_POOL)
     cycles = cfg::DEPTH_LAYER;
     int st = L.op == OP_AVGPOOL ? int(ST_OK) : check_shape(L);
     if (st != ST_OK) return st;
-    if (L.op == OP_CONV) return conv_layer<EnginePolicy>(weights, act_in, act_in2, act_out, L, N, has_next, cycles);
-    if (L.op != OP_MAXPOOL && L.op != OP_AVGPOOL) return ST_BAD_OP;
-    // pools use no weight buffer: the next conv layer's head loads into it after them
-    pre.valid = false;
-    uint64_t pc = 0, wl = 0;
-    st = L.op == OP_AVGPOOL ? avgpool_layer(act_in, act_out, L, pc)
-                            : maxpool_layer<EnginePolicy>(act_in, act_in2, act_out, L, pc);
-    if (st != ST_OK) return st;
-    prefetch_head<EnginePolicy>(weights, N, has_next, 0, 0, wl);
-    cycles += pc + wl;  // the next head loads after the pool
-    return ST_OK;
+    if (L.op == OP_CONV) return conv_layer<EnginePolicy>(weights, act_in, act_in2, act_out, L, cycles);
+    if (L.op == OP_MAXPOOL) return maxpool_layer<EnginePolicy>(act_in, act_in2, act_out, L, cycles);
+    if (L.op == OP_AVGPOOL) return avgpool_layer(act_in, act_out, L, cycles);
+    return ST_BAD_OP;
 }
 
 }  // namespace fq

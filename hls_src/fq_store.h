@@ -108,7 +108,7 @@ store_row:
                     jn[l] = uint16_t(j + 1);
                     const uint32_t ch = chtab[l][j];
                     const chparam_t cp = prm[ch];
-                    FQ_PORT("chtab", l, 0, j, false, RAM_S2P)
+                    FQ_PORT("chtab", 0, 0, l * cfg::MAX_J + j, false, RAM_S2P)
                     FQ_PORT("prm", 0, 0, ch, false, RAM_S2P)
                     const uint32_t pix0 = ch * plane;
                     int val[cfg::V];  // requantized outputs (fused pool: the smallest value where none)

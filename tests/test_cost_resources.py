@@ -112,9 +112,11 @@ def test_engine_composition():
     assert est.parts["line_buffer"][0].bram18 == 32 * bank
     i8_seq = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8, fill_overlap=False), units, 18432)
     assert i8_seq.parts["line_buffer"][0].bram18 == 32 * bank
-    # ping-pong halves wbuf0, wbuf1 (4608 x 16 bit per lane each): a half goes to URAM while the URAM left holds
-    # all its lanes (2 URAM288 per lane: 72 x 4096 rows, one entry each), else BRAM (5 BRAM18 per lane)
-    assert fq.parts["weight_buffer"][0].uram == 32 * 2 and fq.parts["weight_buffer"][0].bram18 == 32 * 5
+    # the pass loop's double-buffered wbuf (4608 x 16 bit per lane and buffer): URAM when the URAM left holds
+    # both buffers of every lane (2 URAM288 each: 72 x 4096 rows, one entry per row), else BRAM (5 BRAM18)
+    assert fq.parts["weight_buffer"][0].uram == 0 and fq.parts["weight_buffer"][0].bram18 == 2 * 32 * 5
+    fq16 = R.estimate(hardware_config("zcu104", "fq", lanes=16, pixels=8), units, 18432)
+    assert fq16.parts["weight_buffer"][0].uram == 2 * 16 * 2 and fq16.parts["weight_buffer"][0].bram18 == 0
     z2 = R.estimate(hardware_config("pynq-z2", "fq", lanes=8, pixels=4), FixedUnits("zynq7"), 18432)
     assert z2.parts["weight_buffer"][0].uram == 0 and z2.parts["weight_buffer"][0].bram18 == 2 * 8 * 5
     assert {lbl for _, lbl in fq.parts.values()} == {"yosys", "model"}

@@ -297,10 +297,10 @@ def test_maxpool_channel_groups(engine):
 
 
 @pytest.mark.parametrize("engine", ["fq", "int8"])
-def test_layer_chain_prefetch(engine):
-    """conv -> max pool -> conv (several passes) -> 1x1 conv: every layer after the first gets its head
-    (parameters + pass 0) prefetched by the layer before; bit-exact, and the C-simulated cycles of every layer
-    equal the model's (no escape entries: kernel volumes below 127)."""
+def test_layer_chain_pass_overlap(engine):
+    """conv -> max pool -> conv (several passes) -> 1x1 conv: each layer loads its head (parameters + pass 0)
+    at its start, and pass p + 1's weights load beside pass p's rows (the pass loop's DATAFLOW region);
+    bit-exact, and the C-simulated cycles of every layer equal the model's."""
     from fq_hls.hw.cycles import estimate_graph
     from fq_hls.hw.program import build_program
 

@@ -91,7 +91,8 @@ def config_header(cfg: HardwareConfig) -> str:
         s_out_depth=stream_depths(cfg)["s_out"],
         desc_words=DESC_WORDS,
         clock_mhz=repr(float(cfg.clock_mhz)),
-        memory_pragmas=" \\\n".join(f'    _Pragma("{p}")' for p in memory_pragmas(manifest(cfg))),
+        memory_pragmas=" \\\n".join(f'    _Pragma("{p}")' for p in memory_pragmas(manifest(cfg), "top")),
+        pass_pragmas=" \\\n".join(f'    _Pragma("{p}")' for p in memory_pragmas(manifest(cfg), "pass")),
         desc_enum="\n".join(f"    {name} = {i}," for i, name in enumerate(DESC_FIELDS)),
         **{f"depth_{k}": v for k, v in DEPTHS.items()},
     )

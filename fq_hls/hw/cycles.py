@@ -111,8 +111,8 @@ def fused_pools(graph: IntegerGraph, cfg: HardwareConfig) -> set[int]:
 def _conv_parts(
     layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape, flat: bool | None = None, pool: bool = False
 ) -> tuple[int, list[int], list[int]]:
-    """(head, rows per pass, weight load per pass): head = parameter table + pass 0, the part a previous
-    layer can prefetch; pass p + 1 loads while the rows of pass p run. `flat` None: as the engine runs it.
+    """(head, rows per pass, weight load per pass): head = parameter table + pass 0, loaded at the layer's
+    start; pass p + 1 loads while the rows of pass p run. `flat` None: as the engine runs it.
     `pool`: the store stage also runs the following max pool (fused_pools)."""
     if flat is None:
         flat = conv_flat(layer, cfg, in_shape, out_shape)
@@ -182,17 +182,15 @@ def _rows(sched, C: int, W: int, F: int, bpr: int, tiles: int, L: int, store: li
     return c
 
 
-def _passes(rows: list[int], loads: list[int], next_head: int) -> int:
-    """Ping-pong weight buffers: pass p + 1 (after the last pass: the next conv layer's head) loads into the
-    other half. The source runs that load and the rows of pass p one after the other (hls_src conv_layer: they
-    are not processes of one DATAFLOW region), so both are charged; the buffers are ready for the overlap the
-    halves allow, which is docs/engine.md's first known limit."""
-    return sum(r + nxt for r, nxt in zip(rows, loads[1:] + [next_head], strict=True))
+def _passes(rows: list[int], loads: list[int]) -> int:
+    """The pass loop is a DATAFLOW region (hls_src conv_layer) whose PIPO buffers let pass p + 1's weights
+    load while the rows of pass p run: each pass costs the slower of the two; pass 0's load is in the head."""
+    return sum(max(r, nxt) for r, nxt in zip(rows, loads[1:] + [0], strict=True))
 
 
 def _conv(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
     head, rows, loads = _conv_parts(layer, cfg, in_shape, out_shape)
-    return int(DEPTHS["layer"] + head + _passes(rows, loads, 0))
+    return int(DEPTHS["layer"] + head + _passes(rows, loads))
 
 
 def pool_lanes(cfg: HardwareConfig) -> int:
@@ -266,33 +264,21 @@ def estimate_layer(
 
 
 def estimate_graph(graph: IntegerGraph, cfg: HardwareConfig) -> list[int]:
-    """Cycles of every layer of `graph`, in order. Across layers the engine prefetches: the head (parameter
-    table + pass 0) of a conv layer loads after the previous layer's last pass (or its pool), into the free
-    halves, and is charged to that layer; the conv layer does not pay its head again. A max pool
-    fused into the conv before it (fused_pools) costs 0 cycles of its own."""
-    shapes = [
-        (tuple(graph.tensors[lyr.input].shape), tuple(graph.tensors[lyr.output].shape))
-        for lyr in graph.layers
-    ]
+    """Cycles of every layer of `graph`, in order. Each layer runs on its own (a conv layer loads its parameter
+    table and pass 0 at its start, head of _conv_parts); a max pool fused into the conv before it
+    (fused_pools) costs 0 cycles of its own, and that conv's store stage runs it."""
     fused = fused_pools(graph, cfg)
-    parts = [
-        _conv_parts(lyr, cfg, i, o, pool=n in fused) if isinstance(lyr, ConvLayer) else None
-        for n, (lyr, (i, o)) in enumerate(zip(graph.layers, shapes, strict=True))
-    ]
     out = []
-    for n, (lyr, (i, o)) in enumerate(zip(graph.layers, shapes, strict=True)):
+    for n, lyr in enumerate(graph.layers):
         if n - 1 in fused:  # the max pool ran in the conv layer's store stage
             out.append(0)
             continue
-        m = n + 2 if n in fused else n + 1  # the next layer that runs
-        nxt = parts[m][0] if m < len(parts) and parts[m] is not None else 0
-        if parts[n] is not None:
-            head, rows, loads = parts[n]
-            own = 0 if n > 0 else head  # prefetched by the previous layer unless it is the first one
-            out.append(int(DEPTHS["layer"] + own + _passes(rows, loads, nxt)))
+        i, o = tuple(graph.tensors[lyr.input].shape), tuple(graph.tensors[lyr.output].shape)
+        if isinstance(lyr, ConvLayer):
+            head, rows, loads = _conv_parts(lyr, cfg, i, o, pool=n in fused)
+            out.append(int(DEPTHS["layer"] + head + _passes(rows, loads)))
         else:
-            body = estimate_layer(lyr, cfg, i, o) - DEPTHS["layer"]
-            out.append(int(DEPTHS["layer"] + body + nxt))  # the next head loads after the pool (sequential)
+            out.append(int(estimate_layer(lyr, cfg, i, o)))
     return out
 
 

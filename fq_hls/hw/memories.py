@@ -44,7 +44,9 @@ SRL_DEPTH = 32  # SRLC32E: one LUT per bit per 32 entries
 class Memory:
     """One array or stream as the HLS source declares it: `count` physical memories (after complete
     partitioning) of `depth` words of `width` bits, bound as `storage` (ram_s2p, ram_t2p, fifo, registers) in
-    `impl` (bram, uram, lutram, srl, ff)."""
+    `impl` (bram, uram, lutram, srl, ff). `buffers`: 2 for a PIPO channel of a DATAFLOW region (Vitis
+    double-buffers it). `scope`: where its pragmas go: "top" (a static, FQ_MEMORY_PRAGMAS), "pass" (a local
+    of the pass loop, FQ_PASS_PRAGMAS) or "local" (bound by hand where it is declared)."""
 
     name: str
     count: int
@@ -54,10 +56,12 @@ class Memory:
     impl: str
     what: str
     part: str  # the resource-model part it belongs to
+    buffers: int = 1
+    scope: str = "top"
 
     @property
     def bits(self) -> int:
-        return self.count * self.depth * self.width
+        return self.buffers * self.count * self.depth * self.width
 
 
 def bram18_for(depth: int, width: int, true_dual: bool = False) -> int:
@@ -82,20 +86,12 @@ def packet_bits(cfg: HardwareConfig) -> int:
     return cfg.pixels * cfg.acc_bits + cfg.accm_bits
 
 
-def _wbuf_impls(cfg: HardwareConfig, lb_uram_blocks: int) -> tuple[str, str]:
-    """Binding of the two weight-buffer halves (each P memories, one per lane): URAM while the board has URAM
-    left for a whole half, else BRAM."""
+def _wbuf_impl(cfg: HardwareConfig, lb_uram_blocks: int) -> str:
+    """Binding of the weight buffer (P memories, one per lane, double-buffered): URAM while the board has URAM
+    left for both buffers of every lane, else BRAM."""
     entry = FQ_ENTRY_BITS if cfg.engine == "fq" else INT8_ENTRY_BITS
-    per_half = cfg.lanes * uram_for(cfg.max_nnz_per_lane, entry)
-    left = cfg.info.uram - lb_uram_blocks
-    out = []
-    for _ in range(2):
-        if per_half and left >= per_half:
-            out.append("uram")
-            left -= per_half
-        else:
-            out.append("bram")
-    return out[0], out[1]
+    need = 2 * cfg.lanes * uram_for(cfg.max_nnz_per_lane, entry)
+    return "uram" if need and cfg.info.uram - lb_uram_blocks >= need else "bram"
 
 
 def manifest(cfg: HardwareConfig) -> list[Memory]:
@@ -112,21 +108,18 @@ def manifest(cfg: HardwareConfig) -> list[Memory]:
                            "line buffer: copies x banks of entries", "line_buffer"))
     lb_uram_blocks = sum(m.count * uram_for(m.depth, m.width) for m in mems if m.impl == "uram")
     entry = FQ_ENTRY_BITS if fq else INT8_ENTRY_BITS
-    for half, impl in zip(("wbuf0", "wbuf1"), _wbuf_impls(cfg, lb_uram_blocks), strict=True):
-        mems.append(Memory(half, P, cfg.max_nnz_per_lane, entry, "ram_s2p", impl,
-                           "weight entries of a pass, one memory per lane", "weight_buffer"))
+    # the pass loop's PIPO channels (hls_src/fq_conv.h conv_layer): one buffer loads while the other runs
+    mems.append(Memory("wbuf", P, cfg.max_nnz_per_lane, entry, "ram_s2p", _wbuf_impl(cfg, lb_uram_blocks),
+                       "weight entries of a pass, one memory per lane", "weight_buffer", 2, "pass"))
     max_j = max_channels_per_lane(cfg)
-    for half in ("chtab0", "chtab1"):
-        mems.append(Memory(half, 1, P * max_j, 16, "ram_s2p", "bram", "output channel of each lane's j-th packet",
-                           "channel_table"))
-    for name in ("chcnt0", "chcnt1", "chlive0", "chlive1"):
-        mems.append(Memory(name, P, 1, 16, "registers", "ff", "channels per lane", "channel_table"))
-    for name in ("lane_len0", "lane_len1"):
-        mems.append(Memory(name, P, 1, 32, "registers", "ff", "entries up to each lane's last channel end",
-                           "channel_table"))
-    for half in ("prm0", "prm1"):
-        mems.append(Memory(half, 1, cfg.max_out_ch, PARAM_BITS, "ram_s2p", "bram", "per-channel requantization",
-                           "param_table"))
+    mems.append(Memory("chtab", 1, P * max_j, 16, "ram_s2p", "bram", "output channel of each lane's j-th packet",
+                       "channel_table", 2, "pass"))
+    for name in ("chcnt", "chlive"):
+        mems.append(Memory(name, P, 1, 16, "registers", "ff", "channels per lane", "channel_table", 2, "pass"))
+    mems.append(Memory("lane_len", P, 1, 32, "registers", "ff", "entries up to each lane's last channel end",
+                       "channel_table", 2, "pass"))
+    mems.append(Memory("prm", 1, cfg.max_out_ch, PARAM_BITS, "ram_s2p", "bram", "per-channel requantization",
+                       "param_table"))
     if cfg.fuse_pool:
         banks = max(1, V // 2)
         mems.append(Memory("pool_acc", banks, -(-POOL_WORDS // banks), ACT_BITS, "ram_s2p", "lutram",
@@ -136,12 +129,13 @@ def manifest(cfg: HardwareConfig) -> list[Memory]:
     depths = stream_depths(cfg)
     pkt = packet_bits(cfg)
     mems.append(Memory("s_in", 1, depths["s_in"], fill_bytes(cfg) * ACT_BITS, "fifo", "srl",
-                       "fill beats, load -> compute", "streams"))
+                       "fill beats, load -> compute", "streams", scope="local"))
     mems.append(Memory("s_in_pool", 1, depths["s_in"], fill_bytes(cfg) * ACT_BITS, "fifo", "srl",
-                       "fill beats, load -> pool", "streams"))
-    mems.append(Memory("s_out", P, depths["s_out"], pkt, "fifo", "srl", "packets, compute -> store", "streams"))
+                       "fill beats, load -> pool", "streams", scope="local"))
+    mems.append(Memory("s_out", P, depths["s_out"], pkt, "fifo", "srl", "packets, compute -> store", "streams",
+                       scope="local"))
     mems.append(Memory("prev_pkt", P, 1, pkt, "registers", "ff", "store: each lane's previous packet of the tile",
-                       "streams"))
+                       "streams", scope="local"))
     return mems
 
 
@@ -154,15 +148,16 @@ class MemoryCost:
 
 
 def cost(m: Memory) -> MemoryCost:
-    """Primitives for one manifest entry."""
+    """Primitives for one manifest entry (both buffers of a PIPO channel)."""
+    n = m.count * m.buffers
     if m.impl == "bram":
-        return MemoryCost(bram18=m.count * bram18_for(m.depth, m.width, m.storage == "ram_t2p"))
+        return MemoryCost(bram18=n * bram18_for(m.depth, m.width, m.storage == "ram_t2p"))
     if m.impl == "uram":
-        return MemoryCost(uram=m.count * uram_for(m.depth, m.width))
+        return MemoryCost(uram=n * uram_for(m.depth, m.width))
     if m.impl == "lutram":
-        return MemoryCost(lut=m.count * math.ceil(m.depth * m.width / LUTRAM_BITS))
+        return MemoryCost(lut=n * math.ceil(m.depth * m.width / LUTRAM_BITS))
     if m.impl == "srl":  # a FIFO: SRL LUTs per bit, plus its read/write pointers and flags
-        return MemoryCost(lut=m.count * (m.width * math.ceil(m.depth / SRL_DEPTH) + 8), ff=m.count * (m.width + 8))
+        return MemoryCost(lut=n * (m.width * math.ceil(m.depth / SRL_DEPTH) + 8), ff=n * (m.width + 8))
     if m.impl == "ff":
         return MemoryCost(ff=m.bits)
     raise ValueError(f"memory {m.name}: unknown binding {m.impl!r}")
@@ -171,12 +166,13 @@ def cost(m: Memory) -> MemoryCost:
 _PRAGMA_TYPE = {"ram_s2p": "ram_s2p", "ram_t2p": "ram_t2p", "fifo": "fifo"}
 
 
-def pragmas(mems: list[Memory]) -> list[str]:
-    """The storage pragmas of the manifest, for the top function (fq_config.h FQ_MEMORY_PRAGMAS)."""
+def pragmas(mems: list[Memory], scope: str = "top") -> list[str]:
+    """The storage pragmas of the manifest's memories of `scope`: "top" for the top function
+    (fq_config.h FQ_MEMORY_PRAGMAS), "pass" for the pass loop's body (FQ_PASS_PRAGMAS)."""
     out = []
     for m in mems:
-        if m.name in ("s_in", "s_in_pool", "s_out", "prev_pkt"):
-            continue  # locals: bound where they are declared (fq_conv.h, fq_pool.h, fq_store.h)
+        if m.scope != scope:
+            continue
         if m.storage == "registers":
             out.append(f"HLS ARRAY_PARTITION variable = {m.name} complete dim = 0")
             continue
