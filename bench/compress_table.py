@@ -65,7 +65,7 @@ def main() -> int:
         cfg = CompressConfig(arch="resnet18-cifar", weights=str(pruned_ckpt), method=method, epochs=args.epochs,
                              data=args.data, device=args.device, eval_limit=args.limit, progress=False)
         t0 = time.perf_counter()
-        _, rep = compress(cfg, out / f"resnet18_cifar10_{method}.fqz")
+        _, rep = compress(cfg, out / f"resnet18_cifar10_{method}.fqz", force=True)  # its own outputs
         rows.append({"model": method, "top1": rep["top1"], "top5": rep["top5"], "images": rep["eval_images"],
                      "sparsity": rep["sparsity"], "size_bytes": rep["size_bytes"],
                      "compression_ratio": rep["compression_ratio"],

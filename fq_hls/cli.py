@@ -25,8 +25,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors in the style of every other error: one line naming the argument and what was expected."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fq-hls", description=__doc__)
+    parser = _Parser(prog="fq-hls", description=__doc__)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -42,9 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(e: BaseException) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # a usage error (already printed in one line) or --help
+        return e.code if isinstance(e.code, int) else 2
     if not getattr(args, "command", None):
         parser.print_help()
         return 1
@@ -53,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(mod.run(args) or 0)
     except FQError as e:
         print(f"fq-hls {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except (OSError, MemoryError, RecursionError) as e:  # the machine or the system: disk full, no memory, ...
+        print(f"fq-hls {args.command}: error: {type(e).__name__}: {_one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -19,3 +19,8 @@ class ToolMissingError(FQError):
 
 class DeviceError(FQError):
     """The accelerator (real or emulated) misbehaved: timeout on ap_done, wrong buffer sizes."""
+
+
+class InvalidModelError(ModelFileError, InputError):
+    """A model whose graph, shapes, attributes or numbers are wrong (fq_hls.model_validation): a bad model
+    file when it was read from one, bad input to whichever stage was handed it in memory."""

@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from . import argtypes
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..build.hls_project import DEFAULT_STEPS
@@ -18,13 +20,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("fq", "int8"), default="fq", help="engine flavour (default fq)")
     p.add_argument("--runner", choices=("auto", "vitis_hls", "vitis-run"), default="auto",
                    help="Vitis HLS front end (default: whichever is on PATH, vitis_hls first)")
-    p.add_argument("--clock-mhz", type=float, default=None, help="override the board's default clock")
+    p.add_argument("--clock-mhz", type=argtypes.float_range(10.0, 800.0), default=None,
+                   help="override the board's default clock (10..800 MHz)")
     p.add_argument("--steps", default=",".join(DEFAULT_STEPS),
                    help=f"Vitis HLS steps before Vivado (default {','.join(DEFAULT_STEPS)}; csynth and export are "
                         "required; leave out csim,cosim to skip the testbench runs)")
     p.add_argument("--collect", action="store_true",
                    help="only parse the reports of a build finished by hand (build.sh) into DIR/reports/*.json")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--force", action="store_true",
+                   help="write into an existing non-empty folder that is not an fq-hls build folder")
 
 
 def _print(summary: dict, out) -> None:
@@ -54,7 +59,7 @@ def run(args) -> int:
 
     from ..build.flow import build_flow, collect_build
     from ..errors import InputError
-    from .hls import board_config
+    from .hls import board_config, check_inputs
 
     out = Path(args.output)
     if args.collect:
@@ -63,6 +68,7 @@ def run(args) -> int:
         if args.board is None or args.model is None:
             raise InputError("fq-hls build needs --board and MODEL.fqz (or --collect -o DIR)")
         cfg = board_config(args.board, args.engine, args.clock_mhz)
+        check_inputs(args.model, out, force=args.force, marker="hw_config.json", what="build folder")
         summary = build_flow(cfg, out, args.model, runner=args.runner, steps=args.steps.split(","))
     if args.json:
         print(json.dumps(summary, indent=2))

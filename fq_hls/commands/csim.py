@@ -13,6 +13,7 @@ import os
 import time
 
 from ..errors import InputError
+from . import argtypes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,9 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--engine", choices=("fq", "int8"), default="fq", help="fq (shift PEs) or int8 (DSP MACs)"
     )
-    parser.add_argument("--images", type=int, default=1, help="number of images (default 1)")
+    parser.add_argument("--images", type=argtypes.images, default=1, help="number of images (default 1)")
     parser.add_argument("--data", default=None, help="dataset (as `fq-hls run`); default: synthetic images")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic images")
+    parser.add_argument("--seed", type=argtypes.seed, default=0, help="seed of the synthetic images")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
 
 
@@ -42,12 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from ..lower import lower
     from ..reference import run_integer
 
-    if args.images < 1:
-        raise InputError(f"--images must be >= 1, got {args.images}")
     if not os.path.isfile(args.model):
         raise InputError(f"{args.model}: no such model file")
     cm = read_fqz(args.model)
     graph = lower(cm)
+    argtypes.check_image_budget(args.images, cm.input_shape, "--images")
     cfg = hardware_config(args.board, args.engine)
     if args.data:
         from ..runtime.datasets import load_images

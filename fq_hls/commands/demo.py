@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from . import argtypes
+
 DATA = Path(__file__).resolve().parent.parent / "data"
 FQ_MODEL = DATA / "resnet18_cifar10_fq5.fqz"
 INT8_MODEL = DATA / "resnet18_cifar10_int8.fqz"
@@ -19,7 +21,7 @@ INT8_MODEL = DATA / "resnet18_cifar10_int8.fqz"
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--board", default="pynq-z2", help="board to size and emulate (default pynq-z2)")
-    p.add_argument("--images", type=int, default=4, metavar="N", help="images per engine (default 4)")
+    p.add_argument("--images", type=argtypes.images, default=4, metavar="N", help="images per engine (default 4)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="CIFAR-10 test images (cifar10-jpeg.npz folder or cifar-10-batches-py) for top-1; "
                         "default: deterministic synthetic images")
@@ -27,6 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--int8-model", default=str(INT8_MODEL), help="8-bit model (default: the embedded int8 model)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-o", "--output", default=None, metavar="DIR", help="also write demo.json/demo.md here")
+    p.add_argument("--force", action="store_true", help="with -o: replace demo.json/demo.md already in DIR")
 
 
 def _images(args, shape_chw):
@@ -39,7 +42,12 @@ def _images(args, shape_chw):
     if args.data:
         from ..runtime.datasets import load_images
 
-        return load_images(args.data, args.images)
+        x, y = load_images(args.data, args.images)
+        c, h, w = shape_chw
+        if x.shape[1:] != (h, w, c):
+            raise InputError(f"{args.data}: images are {x.shape[1:]} (HxWxC), the network takes {(h, w, c)}")
+        return x, y
+    argtypes.check_image_budget(args.images, shape_chw, "--images")
     c, h, w = shape_chw
     return np.random.default_rng(0).integers(0, 256, size=(args.images, h, w, c), dtype=np.uint8), None
 
@@ -127,15 +135,19 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from ..cost import report as cost_report
+    from ..datafiles import check_labels
     from ..errors import InputError
     from ..fqz import read_fqz, size_report
     from ..hw.config import BOARDS
+    from ..safeio import check_output_dir, write_files
 
     if args.board not in BOARDS:
         raise InputError(f"--board {args.board!r}: unknown board; choose one of {', '.join(BOARDS)}")
     for p in (args.fq_model, args.int8_model):
         if not Path(p).is_file():
             raise InputError(f"model file not found: {p}")
+    if args.output:  # before minutes of work
+        check_output_dir(args.output, force=args.force, names=("demo.json", "demo.md"), what="demo folder")
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr if args.json else sys.stdout, flush=True)
@@ -152,16 +164,17 @@ def run(args: argparse.Namespace) -> int:
         log(f"{Path(path).name}: {cm.method}, {rep['size_bytes']:,} bytes, CR {rep['compression_ratio']:.2f}x, "
             f"sparsity {100 * rep['sparsity']:.2f} %")
 
+    # the test images are read (and checked) before the work: a bad --data fails now, not in minutes
+    cm = read_fqz(args.fq_model)
+    images, labels = _images(args, cm.input_shape)
+    check_labels(labels, cm.num_classes, args.data)
     log(f"sizing the FQ and 8-bit engines for {args.board} (Yosys datapaths, cached) ...")
     crep = cost_report.build_report([args.board], args.fq_model, sparsity=cost_report.DEFAULT_SPARSITY,
                                     networks=["resnet18"], log=lambda m: None)
     entry = crep["boards"][args.board]
-    images, labels = None, None
     for engine in ("fq", "int8"):
         e = entry[engine]
         cfg = cost_report.config_of_entry(args.board, engine, e)
-        if images is None:
-            images, labels = _images(args, read_fqz(models[engine]).input_shape)
         log(f"running the {engine} engine on the emulated board (C-simulated kernel behind pynq) ...")
         out = _emulate(models[engine], engine, cfg, images, labels, log)
         out["resources"] = {k: e.get(k) for k in ("lut", "ff", "dsp", "bram36", "uram", "fps_resnet18")}
@@ -172,8 +185,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         out_dir = Path(args.output)
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "demo.json").write_text(json.dumps(res, indent=1, default=str))
-        (out_dir / "demo.md").write_text(text)
+        write_files([(out_dir / "demo.json", json.dumps(res, indent=1, default=str)), (out_dir / "demo.md", text)])
     if args.json:
         print(json.dumps(res, indent=1, default=str))
     else:

@@ -8,6 +8,7 @@ import json
 import os
 
 from ..errors import InputError
+from . import argtypes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,11 +23,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--split", default="test", choices=("train", "test"), help="dataset split (default test)"
     )
-    parser.add_argument("--limit", type=int, default=None, help="first N images of a class-balanced order")
+    parser.add_argument("--limit", type=argtypes.images, default=None, help="first N images of a class-balanced order")
     parser.add_argument(
         "--arch", default=None, help="architecture of a float checkpoint (resnet18, resnet18-cifar, smallcnn)"
     )
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=argtypes.int_range(1, 65536), default=256)
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
 
@@ -36,10 +37,12 @@ def load_for_eval(path: str, arch: str | None):
     from ..compress.graph import to_torch
     from ..compress.models import arch_info, load_model
     from ..fqz import MAGIC, read_fqz
+    from ..fqz.container import MAX_FILE_BYTES
+    from ..safeio import open_regular
 
     if not os.path.isfile(path):
         raise InputError(f"{path}: no such model file")
-    with open(path, "rb") as f:
+    with open_regular(path, MAX_FILE_BYTES, "model file") as f:  # never blocks on a FIFO
         head = f.read(len(MAGIC))
     if path.endswith(".fqz") or head == MAGIC:
         cm = read_fqz(path)
@@ -58,17 +61,18 @@ def run(args: argparse.Namespace) -> int:
     from ..compress.data import load_dataset
     from ..compress.evaluate import evaluate_model
 
-    if args.batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    try:
+        torch.device(args.device)
+    except (RuntimeError, ValueError) as e:
+        raise InputError(f"--device {args.device!r}: not a torch device ({e})") from None
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {args.device}: CUDA is not available")
     module, arch, method = load_for_eval(args.model, args.arch)
     dataset = load_dataset(args.data, args.split, arch)
     n_out = getattr(module, "num_classes", None) or module.fc.out_features
-    if len(dataset) and int(dataset.labels.max()) >= n_out:
-        raise InputError(
-            f"{args.data}: labels go up to {int(dataset.labels.max())}, the model has {n_out} classes"
-        )
+    from ..datafiles import check_labels
+
+    check_labels(dataset.labels, n_out, args.data)
     res = evaluate_model(
         module, dataset, limit=args.limit, batch_size=args.batch_size, device=args.device, arch=arch
     )

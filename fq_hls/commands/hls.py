@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from . import argtypes
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..build.hls_project import DEFAULT_STEPS, STEPS
@@ -24,8 +26,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "cosim checks the synthesised RTL)")
     p.add_argument("--runner", choices=("auto", "vitis_hls", "vitis-run"), default="auto",
                    help="Vitis HLS front end (default: whichever is on PATH, vitis_hls first)")
-    p.add_argument("--clock-mhz", type=float, default=None, help="override the board's default clock")
+    p.add_argument("--clock-mhz", type=argtypes.float_range(10.0, 800.0), default=None,
+                   help="override the board's default clock (10..800 MHz)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("--force", action="store_true",
+                   help="write into an existing non-empty folder that is not an fq-hls HLS project")
+
+
+def check_inputs(model: str | None, out, *, force: bool, marker: str, what: str):
+    """Before anything is written: the model reads and validates, and the output folder can be filled
+    (InputError/ModelFileError otherwise). Returns the output folder as a Path."""
+    from ..fqz import read_fqz
+    from ..safeio import check_output_dir
+
+    if model is not None:
+        read_fqz(model)
+    return check_output_dir(out, force=force, marker=marker, what=what)
 
 
 def board_config(board: str, engine: str, clock_mhz: float | None = None):
@@ -51,6 +67,7 @@ def run(args) -> int:
     cfg = board_config(args.board, args.engine, args.clock_mhz)
     steps = hls_project.parse_steps(args.steps)
     out = Path(args.output) if args.output else Path("build") / f"{cfg.board}_{cfg.engine}" / "hls"
+    check_inputs(args.model, out, force=args.force, marker="hls_config.json", what="HLS project folder")
     summary = hls_flow(cfg, out, args.model, steps=steps, runner=args.runner)
     if args.json:
         print(json.dumps(summary, indent=2))

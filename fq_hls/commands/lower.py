@@ -10,6 +10,7 @@ import os
 import time
 
 from ..errors import InputError
+from . import argtypes
 
 DEFAULT_DATA_LIMIT = 1000
 DEFAULT_SYNTHETIC = 64
@@ -25,14 +26,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--limit",
-        type=int,
+        type=argtypes.int_range(1, argtypes.MAX_IMAGES),
         default=None,
         help=f"images to compare (default {DEFAULT_DATA_LIMIT} of --data, class-balanced; "
         f"{DEFAULT_SYNTHETIC} synthetic)",
     )
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--batch-size", type=argtypes.int_range(1, 4096), default=16)
     parser.add_argument("--json", action="store_true", help="print a JSON object instead of text")
     parser.add_argument("-o", "--output", default=None, help="also write the JSON report to this file")
+    parser.add_argument("--force", action="store_true", help="replace an existing -o file")
 
 
 def layer_rows(graph) -> list[dict]:
@@ -158,17 +160,15 @@ def _print_text(report: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from ..datafiles import check_labels
     from ..fqz import read_fqz
     from ..lower import lower
+    from ..safeio import check_output_file, write_files
 
     if not os.path.isfile(args.model):
         raise InputError(f"{args.model}: no such model file")
-    if args.limit is not None and args.limit < 1:
-        raise InputError(f"--limit must be >= 1, got {args.limit}")
-    if args.batch_size < 1:
-        raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
-    if args.output and os.path.exists(args.output) and os.path.samefile(args.output, args.model):
-        raise InputError(f"-o {args.output}: refusing to overwrite the input model")
+    if args.output:  # before the work: a report that cannot be written is known now, not after it
+        check_output_file(args.output, force=args.force, inputs=[args.model, args.data], what="report file")
     cm = read_fqz(args.model)
     graph = lower(cm)
     if args.data:
@@ -176,13 +176,14 @@ def run(args: argparse.Namespace) -> int:
 
         ds = load_dataset(args.data, args.split, cm.arch)
         idx = limit_indices(ds.labels, args.limit or DEFAULT_DATA_LIMIT)
-        if len(idx) and int(ds.labels[idx].max()) >= cm.num_classes:
-            raise InputError(f"{args.data}: labels exceed the model's {cm.num_classes} classes")
+        check_labels(ds.labels[idx], cm.num_classes, args.data)
         images, labels = ds.arrays(idx)
     else:
         from ..testing import random_images
 
-        images, labels = random_images(cm.input_shape, args.limit or DEFAULT_SYNTHETIC, seed=0), None
+        n = args.limit or DEFAULT_SYNTHETIC
+        argtypes.check_image_budget(n, cm.input_shape, "--limit")
+        images, labels = random_images(cm.input_shape, n, seed=0), None
     report = {
         "model": args.model,
         "arch": cm.arch,
@@ -197,8 +198,7 @@ def run(args: argparse.Namespace) -> int:
     }
     text = json.dumps(report, indent=2, default=lambda o: o.tolist() if isinstance(o, np.ndarray) else str(o))
     if args.output:
-        with open(args.output, "w") as f:
-            f.write(text + "\n")
+        write_files([(args.output, text + "\n")])
     if args.json:
         print(text)
     else:

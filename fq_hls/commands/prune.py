@@ -5,23 +5,28 @@ from __future__ import annotations
 import argparse
 import json
 
+from . import argtypes
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--arch", required=True, help="resnet18, resnet18-cifar or smallcnn")
     p.add_argument("--weights", required=True, help="dense float checkpoint (.pt/.pth/.npz)")
     p.add_argument("--method", choices=("dns", "gradual"), default="dns")
-    p.add_argument("--sparsity", type=float, required=True, help="target sparsity (DNS: initial threshold)")
-    p.add_argument("--epochs", type=int, required=True)
+    p.add_argument("--sparsity", type=argtypes.fraction, required=True,
+                   help="target sparsity in [0, 1) (DNS: initial threshold)")
+    p.add_argument("--epochs", type=argtypes.positive_int, required=True)
     p.add_argument("--data", required=True, help="training data folder/file")
-    p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=argtypes.positive_float, default=0.01)
+    p.add_argument("--batch-size", type=argtypes.positive_int, default=128)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=argtypes.seed, default=0)
     p.add_argument("--progress", action="store_true")
     p.add_argument("-o", "--output", required=True, help="pruned checkpoint (.pt state_dict); a .json report beside it")
+    p.add_argument("--force", action="store_true", help="replace an existing output checkpoint and report")
 
 
 def run(args: argparse.Namespace) -> int:
+    import io
     from pathlib import Path
 
     import torch
@@ -30,24 +35,30 @@ def run(args: argparse.Namespace) -> int:
     from ..compress.models import build_model, load_weights
     from ..compress.prune_train import PruneConfig, prune_model
     from ..errors import InputError
+    from ..safeio import check_output_file, write_files
 
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: CUDA is not available on this machine")
     out = Path(args.output)
-    if out.resolve() == Path(args.weights).resolve():
-        raise InputError(f"refusing to overwrite the input checkpoint {args.weights}")
     if out.suffix not in (".pt", ".pth"):
         raise InputError(f"output must end in .pt or .pth, got {out}")
+    report_path = out.with_suffix(".json")
+    for path, what in ((out, "checkpoint"), (report_path, "report file")):
+        check_output_file(path, force=args.force, inputs=[args.weights], what=what)
     model = build_model(args.arch)
     load_weights(model, args.weights)
     train = datasets.load_dataset(args.data, "train", args.arch)
+    n_out = model.fc.out_features
+    if len(train) and int(train.labels.max()) >= n_out:
+        raise InputError(f"{args.data}: label {int(train.labels.max())} is outside the model's {n_out} classes")
     loader = datasets.make_loader(train, args.arch, batch_size=args.batch_size, train=True, seed=args.seed)
     cfg = PruneConfig(method=args.method, sparsity=args.sparsity, epochs=args.epochs, lr=args.lr,
                       device=args.device, seed=args.seed, progress=args.progress)
     rep = prune_model(model, loader, cfg)
     model.to("cpu")
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(out)
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    write_files([(out, buf.getvalue()), (report_path, json.dumps(rep, indent=1, default=str))])
     total = rep["layers"][-1]
-    out.with_suffix(".json").write_text(json.dumps(rep, indent=1, default=str))
     print(json.dumps({"file": str(out), "method": args.method, "sparsity": total.get("sparsity")}, indent=1))
     return 0

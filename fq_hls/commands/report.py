@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from . import argtypes
+
+REPORT_FILES = ("report.json", "report.md", "resources.png", "fps.png", "layer_cycles.png", "roofline.png")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--board", default="all", help="board name or 'all' (default: all)")
@@ -12,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hw-reports", metavar="BUILD_DIR", action="append", default=[],
                         help="fq-hls build folder whose parsed Vivado/HLS reports replace the model numbers "
                              "(repeatable)")
-    parser.add_argument("--sparsity", type=float, default=None,
+    parser.add_argument("--sparsity", type=argtypes.fraction, default=None,
                         help="sparsity of the random FQ networks used where no --model applies (default 0.9)")
     parser.add_argument("--network", action="append", default=None, metavar="ARCH",
                         help="network(s) to estimate (default: resnet18 and resnet18-cifar; the --model's own "
@@ -20,20 +24,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of Markdown")
     parser.add_argument("-o", "--output", metavar="DIR", help="write report.md, report.json and PNG plots here")
     parser.add_argument("--no-plots", action="store_true", help="with -o: skip the PNG plots")
+    parser.add_argument("--force", action="store_true", help="with -o: replace report files already in DIR")
 
 
 def run(args: argparse.Namespace) -> int:
     import json
+    import os
     import sys
+    from pathlib import Path
 
     from ..cost import report
     from ..errors import InputError
+    from ..fqz import read_fqz
     from ..hw.config import board_names
+    from ..safeio import check_output_dir
 
     boards = board_names() if args.board == "all" else [args.board]
     sparsity = report.DEFAULT_SPARSITY if args.sparsity is None else args.sparsity
-    if not 0.0 <= sparsity < 1.0:
-        raise InputError(f"--sparsity {sparsity}: must be in [0, 1)")
+    unknown = [b for b in boards if b not in board_names()]
+    if unknown:
+        raise InputError(f"--board {unknown[0]!r}: unknown board; choose one of {', '.join(board_names())} or all")
+    # every input and the output folder are checked now: the report takes minutes to compute
+    from ..testing import ARCHS
+
+    for net in args.network or []:
+        if net not in ARCHS:
+            raise InputError(f"--network {net!r}: unknown; choose from {', '.join(ARCHS)}")
+    if args.model is not None:
+        read_fqz(args.model)
+    for d in args.hw_reports:
+        if not os.path.isdir(d):
+            raise InputError(f"--hw-reports {d}: no such build folder")
+    if args.output:
+        check_output_dir(args.output, force=args.force, names=REPORT_FILES, what="report folder")
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr)
@@ -43,10 +66,37 @@ def run(args: argparse.Namespace) -> int:
     if rep["synthesis"] != "ok":
         log(f"note: PE synthesis {rep['synthesis']}")
     if args.output:
-        files = report.write_report(rep, args.output, plots=not args.no_plots)
+        files = _write(rep, Path(args.output), not args.no_plots)
         log("wrote " + ", ".join(str(f) for f in files))
     if args.json:
         print(json.dumps(rep, indent=1, default=report._json_default))
     else:
         print(report.markdown(rep))
     return 0
+
+
+def _write(rep: dict, out, plots: bool) -> list:
+    """The report files, written into a temporary folder beside `out` first and then moved into `out`
+    one by one (each move is atomic): a failure while writing leaves no half-written file in `out`."""
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    from ..cost import report
+    from ..errors import InputError
+
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".fq_hls_report_", dir=out))
+    try:
+        files = report.write_report(rep, tmp, plots=plots)
+        done = []
+        for f in files:
+            dest = out / Path(f).name
+            try:
+                Path(f).replace(dest)
+            except OSError as e:
+                raise InputError(f"{dest}: cannot write: {e.strerror or e}") from None
+            done.append(dest)
+        return done
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from . import argtypes
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="DIR_OR_MODEL",
@@ -16,30 +18,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--engine", choices=("fq", "int8"), default="fq", help="engine flavour (default fq)")
     p.add_argument("--emulate", action="store_true",
                    help="run on the emulated board (C-simulated engine behind pynq's API); also FQ_HLS_EMULATE=1")
-    p.add_argument("--images", type=int, default=None, metavar="N",
+    p.add_argument("--images", type=argtypes.images, default=None, metavar="N",
                    help="number of images (default: 10 with --data, else 1 random image)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="test images: cifar10-jpeg.npz, cifar-10-batches-py, an .npz with x/y, or 'digits'")
     p.add_argument("--check", action="store_true", help="compare every image's logits bit for bit with the reference")
-    p.add_argument("--timeout", type=float, default=None, metavar="S", help="seconds to wait for ap_done per image")
+    p.add_argument("--timeout", type=argtypes.positive_float, default=None, metavar="S",
+                   help="seconds to wait for ap_done per image (a finite number > 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
-def _inputs(args, shape_chw):
+def _inputs(args, shape_chw, loaded):
     import numpy as np
 
     from ..errors import InputError
-    from ..runtime.datasets import load_images
 
-    if args.data is not None:
-        x, y = load_images(args.data, args.images if args.images is not None else 10)
+    if loaded is not None:
+        x, y = loaded
         c, h, w = shape_chw
         if x.shape[1:] != (h, w, c):
             raise InputError(f"{args.data}: images are {x.shape[1:]} (HxWxC), the network takes {(h, w, c)}")
         return x, y
     n = args.images if args.images is not None else 1
-    if n < 1:
-        raise InputError(f"--images must be >= 1, got {n}")
+    argtypes.check_image_budget(n, shape_chw, "--images")
     c, h, w = shape_chw
     return np.random.default_rng(0).integers(0, 256, size=(n, h, w, c), dtype=np.uint8), None
 
@@ -49,10 +50,19 @@ def run(args) -> int:
 
     from ..runtime.runner import Accelerator
 
+    loaded = None
+    if args.data is not None:  # read (and checked) before the overlay loads
+        from ..runtime.datasets import load_images
+
+        loaded = load_images(args.data, args.images if args.images is not None else 10)
     acc = Accelerator.open(args.path, board=args.board, emulate=args.emulate, engine=args.engine,
                            timeout_s=args.timeout)
     try:
-        x, y = _inputs(args, tuple(acc.program.input_shape))
+        x, y = _inputs(args, tuple(acc.program.input_shape), loaded)
+        if y is not None:  # an accuracy over labels the model does not have would mean nothing
+            from ..datafiles import check_labels
+
+            check_labels(y, acc.graph.num_classes, args.data)
         x_int8 = acc.prepare(x)
         logits = acc.run(x_int8)
         st = acc.stats()

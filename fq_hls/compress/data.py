@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
 from collections.abc import Sequence
 
 import numpy as np
 
+from ..datafiles import jpeg_index, read_batches
 from ..errors import InputError
+from ..safeio import load_npz, open_regular
 from ..sampling import class_balanced_order
 from .models import arch_info
 
 SPLITS = ("train", "test")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".webp", ".tif", ".tiff")
 DIGITS_TRAIN = 1437  # of 1797: an 80/20 split in scikit-learn's order
+MAX_IMAGE_BYTES = 1 << 28
+MAX_DECODED_BYTES = 1 << 34  # a JPEG-npz split decoded (CIFAR-10 train: 150 MB)
 
 
 class Images:
@@ -129,26 +132,13 @@ class JpegNpzDataset(Dataset):
 
     def __init__(self, path: str, split: str):
         self.name = f"{path}:{split}"
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                keys = set(z.files)
-                need = {"header", f"{split}_scan", f"{split}_offsets", f"y_{split}"}
-                if not need <= keys:
-                    raise InputError(
-                        f"{path}: not a JPEG-npz dataset with split {split!r} (missing {sorted(need - keys)})"
-                    )
-                self._header = z["header"].tobytes()
-                self._scan = z[f"{split}_scan"].tobytes()
-                self._offs = z[f"{split}_offsets"].astype(np.int64)
-                self.labels = z[f"y_{split}"].astype(np.int64)
-        except (OSError, ValueError) as e:
-            raise InputError(f"{path}: cannot read as .npz ({e})") from None
-        if len(self._offs) != len(self.labels) + 1:
-            raise InputError(
-                f"{path}: {split}_offsets has {len(self._offs)} entries for {len(self.labels)} labels"
-            )
+        header, scan, self._offs, self.labels = jpeg_index(load_npz(path, "dataset"), path, split)
+        self._header, self._scan = header, scan.tobytes()
         first = self._decode(0) if len(self.labels) else np.zeros((0, 0, 3), np.uint8)
         self.image_shape = tuple(first.shape)
+        if len(self.labels) * first.size > MAX_DECODED_BYTES:
+            raise InputError(f"{path}: {len(self.labels)} images of {first.shape} would take more than "
+                             f"{MAX_DECODED_BYTES >> 30} GiB decoded")
         self.num_classes = int(self.labels.max() + 1) if len(self.labels) else 0
         self._x = np.zeros((len(self.labels),) + self.image_shape, dtype=np.uint8)
         self._done = np.zeros(len(self.labels), dtype=bool)
@@ -179,30 +169,9 @@ class JpegNpzDataset(Dataset):
         return self._x[idx]
 
 
-def _read_cifar_pickle(path: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with open(path, "rb") as f:
-            d = pickle.load(f, encoding="bytes")
-    except Exception as e:
-        raise InputError(f"{path}: not a CIFAR-10 pickle batch ({e})") from None
-    d = {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
-    if "data" not in d or "labels" not in d:
-        raise InputError(f"{path}: CIFAR batch without 'data'/'labels'")
-    x = np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    return np.ascontiguousarray(x), np.asarray(d["labels"], dtype=np.int64)
-
-
 def load_cifar_pickle(folder: str, split: str) -> ArrayDataset:
-    files = [f"data_batch_{i}" for i in range(1, 6)] if split == "train" else ["test_batch"]
-    xs, ys = [], []
-    for f in files:
-        p = os.path.join(folder, f)
-        if not os.path.isfile(p):
-            raise InputError(f"{folder}: CIFAR-10 batch folder lacks {f}")
-        x, y = _read_cifar_pickle(p)
-        xs.append(x)
-        ys.append(y)
-    return ArrayDataset(np.concatenate(xs), np.concatenate(ys), name=f"{folder}:{split}", num_classes=10)
+    x, y = read_batches(folder, split)  # the restricted unpickler: a crafted batch cannot run code
+    return ArrayDataset(x, y, name=f"{folder}:{split}", num_classes=10)
 
 
 def load_digits(split: str) -> ArrayDataset:
@@ -242,7 +211,7 @@ class FolderDataset(Dataset):
         h, w = self.size
         short = round(min(h, w) * 256 / 224)  # the usual 256 -> 224 ratio
         try:
-            with Image.open(path) as im:
+            with open_regular(path, MAX_IMAGE_BYTES, "image") as f, Image.open(f) as im:
                 im = im.convert("RGB" if self.channels == 3 else "L")
                 s = short / min(im.size)
                 im = im.resize((max(w, round(im.size[0] * s)), max(h, round(im.size[1] * s))), Image.BILINEAR)

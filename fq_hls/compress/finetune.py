@@ -27,7 +27,8 @@ from . import ddp
 from .focused import LayerQuantizer, refit, set_quantized_fraction
 
 REFIT_POLICIES = ("growing", "every", "never")
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: plain schema, read with weights_only=True (1 held numpy objects)
+CHECKPOINT_KIND = "fq-hls-finetune"
 
 
 @dataclass
@@ -153,19 +154,47 @@ def _make_loader(data, cfg: FinetuneConfig, info: ddp.DistInfo) -> tuple[DataLoa
 
 
 # ---------------------------------------------------------------------- checkpoints
+# A checkpoint is loaded with torch.load(weights_only=True): tensors and plain containers only, so a crafted
+# file cannot run code. Everything in it is therefore a tensor, a number, a string, None or a list/tuple/dict of
+# those (version 1 held numpy's RNG state as numpy objects and can no longer be read).
 def _rng_state() -> dict:
-    st = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    st = {"torch": torch.get_rng_state(),
+          "numpy": {"name": str(name), "keys": torch.from_numpy(np.asarray(keys, np.int64)), "pos": int(pos),
+                    "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+          "python": random.getstate()}
     if torch.cuda.is_available():
         st["cuda"] = torch.cuda.get_rng_state_all()
     return st
 
 
 def _set_rng_state(st: dict) -> None:
+    n = st["numpy"]
+    keys = n["keys"]
+    if not isinstance(keys, Tensor) or keys.dtype != torch.int64 or keys.dim() != 1:
+        raise ValueError("numpy keys must be a 1-D int64 tensor")
+    keys = keys.numpy()
+    if keys.size and (keys.min() < 0 or keys.max() >= 1 << 32):
+        raise ValueError("numpy keys outside uint32")
+    np_state = (n["name"], keys.astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
     torch.set_rng_state(st["torch"])
-    np.random.set_state(st["numpy"])
+    np.random.set_state(np_state)
     random.setstate(st["python"])
     if "cuda" in st and torch.cuda.is_available() and len(st["cuda"]) == torch.cuda.device_count():
         torch.cuda.set_rng_state_all(st["cuda"])
+
+
+def _plain(x):
+    """History values as plain Python (an eval_fn may return numpy scalars, which weights_only refuses)."""
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    return x
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer, epoch: int, history: list,
@@ -173,29 +202,65 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer, epoch: int, h
     """Atomic write (temporary file + rename) of everything needed to resume after `epoch` epochs."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {"version": CHECKPOINT_VERSION, "kind": "fq-hls-finetune", "epoch": epoch, "model": model.state_dict(),
-             "optimizer": optimizer.state_dict(), "history": history, "rng": _rng_state(), "config": asdict(cfg)}
+    state = {"version": CHECKPOINT_VERSION, "kind": CHECKPOINT_KIND, "epoch": epoch, "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "history": _plain(history), "rng": _rng_state(),
+             "config": _plain(asdict(cfg))}
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     os.replace(tmp, path)
 
 
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer) -> tuple[int, list]:
-    """Restore model (quantizer state included), optimizer and RNG; returns (epochs done, history)."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - any unreadable file is the user's to fix
-        raise ModelFileError(f"{path}: cannot read checkpoint ({e})") from e
-    if not isinstance(state, dict) or state.get("kind") != "fq-hls-finetune":
+def _check_schema(state: object, path: str | Path, epochs: int) -> dict:
+    """The checkpoint dict once its fields have the types and ranges save_checkpoint writes."""
+    def bad(field: str, want: str):
+        raise ModelFileError(f"{path}: checkpoint field {field!r}: expected {want}")
+
+    if not isinstance(state, dict) or state.get("kind") != CHECKPOINT_KIND:
         raise ModelFileError(f"{path}: not an fq-hls fine-tuning checkpoint")
-    if state.get("version") != CHECKPOINT_VERSION:
-        raise ModelFileError(f"{path}: checkpoint version {state.get('version')}, expected {CHECKPOINT_VERSION}")
+    version = state.get("version")
+    if version == 1:
+        raise ModelFileError(f"{path}: checkpoint version 1 (written by an older fq-hls) can only be read by "
+                             "running code from the file; start the fine-tuning again without --resume")
+    if version != CHECKPOINT_VERSION:
+        raise ModelFileError(f"{path}: checkpoint version {version!r}, expected {CHECKPOINT_VERSION}")
+    epoch = state.get("epoch")
+    if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= epochs:
+        bad("epoch", f"an integer in 0..{epochs} (--epochs), got {epoch!r}")
+    model = state.get("model")
+    if not isinstance(model, dict) or not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in model.items()):
+        bad("model", "a state_dict (names -> tensors)")
+    if not isinstance(state.get("optimizer"), dict):
+        bad("optimizer", "an optimizer state_dict")
+    history = state.get("history")
+    if not isinstance(history, list) or len(history) != epoch or not all(isinstance(h, dict) for h in history):
+        bad("history", f"a list of {epoch} per-epoch records")
+    rng = state.get("rng")
+    if not isinstance(rng, dict) or not isinstance(rng.get("torch"), Tensor) or not isinstance(rng.get("numpy"), dict):
+        bad("rng", "the torch, numpy and python RNG states")
+    return state
+
+
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer, epochs: int | None = None) -> tuple[int, list]:
+    """Restore model (quantizer state included), optimizer and RNG; returns (epochs done, history)."""
+    from ..safeio import MAX_NPZ_BYTES, open_regular
+
+    with open_regular(path, MAX_NPZ_BYTES, "checkpoint", ModelFileError) as f:
+        try:
+            state = torch.load(f, map_location="cpu", weights_only=True)
+        except Exception as e:  # noqa: BLE001 - torch raises many types for a bad or unsafe pickle
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ModelFileError(f"{path}: cannot read checkpoint safely ({type(e).__name__}: {first})") from None
+    state = _check_schema(state, path, (1 << 31) if epochs is None else epochs)
     try:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-    except (RuntimeError, ValueError, KeyError) as e:
-        raise ModelFileError(f"{path}: checkpoint does not match this model/quantizers ({e})") from e
-    _set_rng_state(state["rng"])
+    except Exception as e:  # noqa: BLE001 - torch raises several types for a mismatching state
+        raise ModelFileError(f"{path}: checkpoint does not match this model/quantizers "
+                             f"({type(e).__name__}: {str(e).strip().splitlines()[0] if str(e).strip() else ''})") from None
+    try:
+        _set_rng_state(state["rng"])
+    except (RuntimeError, ValueError, TypeError, KeyError, IndexError, OverflowError) as e:
+        raise ModelFileError(f"{path}: checkpoint field 'rng': not a valid RNG state ({e})") from None
     return int(state["epoch"]), list(state["history"])
 
 
@@ -249,7 +314,7 @@ def _finetune(model, qlayers, masks, train_loader, cfg, eval_fn, info: ddp.DistI
 
     start, history, resumed_from = 0, [], None
     if cfg.checkpoint and cfg.resume and Path(cfg.checkpoint).is_file():
-        start, history = load_checkpoint(cfg.checkpoint, model, opt)  # masks come back with the quantizers
+        start, history = load_checkpoint(cfg.checkpoint, model, opt, cfg.epochs)  # masks come back too
         resumed_from = start
     mask_pairs = [(q._param, q.mask.to(q._param.dtype)) for q in qlayers.values()]
     mask_pairs += [(modules[n].weight, (m != 0).to(device=device, dtype=modules[n].weight.dtype))

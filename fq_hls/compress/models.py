@@ -15,7 +15,10 @@ import torch
 from torch import nn
 
 from ..errors import InputError, ModelFileError
+from ..safeio import MAX_NPZ_BYTES as MAX_CHECKPOINT_BYTES
+from ..safeio import load_npz, open_regular
 
+MAX_CLASSES = 1 << 16
 IMAGENET_MEAN = tuple(round(v * 255, 4) for v in (0.485, 0.456, 0.406))
 IMAGENET_STD = tuple(round(v * 255, 4) for v in (0.229, 0.224, 0.225))
 CIFAR_MEAN = tuple(round(v * 255, 4) for v in (0.4914, 0.4822, 0.4465))
@@ -129,6 +132,9 @@ class SmallCNN(nn.Module):
 def build_model(arch: str, num_classes: int | None = None) -> nn.Module:
     """A freshly initialised float model; `model.arch` records the architecture name."""
     info = arch_info(arch)
+    if num_classes is not None and (isinstance(num_classes, bool) or not isinstance(num_classes, int)
+                                    or not 1 <= num_classes <= MAX_CLASSES):
+        raise InputError(f"num_classes must be an integer in 1..{MAX_CLASSES}, got {num_classes!r}")
     n = int(num_classes or info["num_classes"])
     cin = info["input_shape"][0]
     if arch == "resnet18":
@@ -160,25 +166,28 @@ def _unwrap(obj: object, path: str) -> Mapping:
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """name -> float32 (or integer) tensor from a .pt/.pth state_dict or an .npz of arrays."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
+    if not os.path.lexists(path):
         raise ModelFileError(f"{path}: no such checkpoint file")
     if path.endswith(".npz"):
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                raw = {k: torch.from_numpy(np.array(z[k])) for k in z.files}
-        except (OSError, ValueError) as e:
-            raise ModelFileError(f"{path}: cannot read as .npz ({e})") from None
+        raw = {k: torch.from_numpy(np.array(v)) for k, v in
+               load_npz(path, "checkpoint", error=ModelFileError).items()}
     else:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # torch raises many types for a bad pickle/zip
-            raise ModelFileError(f"{path}: cannot read as a torch checkpoint ({e})") from None
+        with open_regular(path, MAX_CHECKPOINT_BYTES, "checkpoint", ModelFileError) as f:
+            try:  # weights_only: tensors and plain containers, never code from the file
+                obj = torch.load(f, map_location="cpu", weights_only=True)
+            except Exception as e:  # noqa: BLE001 - torch raises many types for a bad pickle/zip
+                raise ModelFileError(f"{path}: cannot read as a torch checkpoint ({type(e).__name__}: "
+                                     f"{str(e).splitlines()[0] if str(e) else ''})") from None
         raw = dict(_unwrap(obj, path))
     out: dict[str, torch.Tensor] = {}
     for k, v in raw.items():
+        if not isinstance(k, str):
+            raise ModelFileError(f"{path}: key {k!r} is not a parameter name")
         k = k.removeprefix("module.")  # DataParallel checkpoints
         if not isinstance(v, torch.Tensor):
             raise ModelFileError(f"{path}: entry {k!r} is not a tensor")
+        if v.is_complex() or (v.is_floating_point() and not bool(torch.isfinite(v).all())):
+            raise ModelFileError(f"{path}: entry {k!r} holds NaN, infinite or complex values")
         out[k] = v.float() if v.is_floating_point() else v
     return out
 

@@ -121,10 +121,38 @@ def round_bn_16bit(cm: CompressedModel) -> None:
             n.bias = n.bias.astype(np.float16).astype(np.float32)
 
 
-def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel | None, dict]:
+def check_config(cfg: CompressConfig) -> None:
+    """InputError naming the field of the first value outside its range (the CLI checks them at parse time;
+    this covers library callers)."""
+    def bad(name: str, want: str, got) -> None:
+        raise InputError(f"{name} must be {want}, got {got!r}")
+
+    def is_int(v) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
+
+    if cfg.sparsity is not None and not (isinstance(cfg.sparsity, (int, float)) and 0.0 <= cfg.sparsity < 1.0):
+        bad("--sparsity", "in [0, 1)", cfg.sparsity)
+    for name, v, lo in (("--epochs", cfg.epochs, 0), ("--batch-size", cfg.batch_size, 1),
+                         ("--bn-recalibration", cfg.bn_recalibration, 0), ("--seed", cfg.seed, 0),
+                         ("calibration_images", cfg.calibration_images, 1)):
+        if not is_int(v) or v < lo:
+            bad(name, f"an integer >= {lo}", v)
+    for name, v in (("--limit", cfg.eval_limit), ("--max-batches", cfg.max_batches), ("--num-classes", cfg.num_classes)):
+        if v is not None and (not is_int(v) or v < 1):
+            bad(name, "an integer >= 1", v)
+    if not (isinstance(cfg.lr, (int, float)) and np.isfinite(cfg.lr) and cfg.lr > 0):
+        bad("--lr", "a positive finite number", cfg.lr)
+
+
+def compress(cfg: CompressConfig, out_path: str | Path, force: bool = False) -> tuple[CompressedModel | None, dict]:
     """Run the whole pipeline; writes OUT.fqz and OUT.json and returns (model, report). Under torchrun the
-    fine-tuning is distributed and only rank 0 goes on to export (other ranks return (None, {...}))."""
-    from ..fqz import size_report, write_fqz
+    fine-tuning is distributed and only rank 0 goes on to export (other ranks return (None, {...})).
+
+    Every input and both outputs are checked before the work starts; existing outputs are only replaced with
+    `force`. The two files are written at the end, each to a temporary file first, then renamed into place
+    together: a failed or interrupted run leaves neither (nor a .fqz without its .json)."""
+    from ..fqz import encode_model, size_report
+    from ..safeio import check_output_file, write_files
     from . import data as datasets
     from .calibrate import calibrate
     from .focused import METHODS, attach_quantizers, export_quantized
@@ -135,15 +163,31 @@ def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel
         raise InputError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
     if cfg.arch not in ARCHS:
         raise InputError(f"unknown arch {cfg.arch!r}; choose one of {', '.join(ARCHS)}")
+    check_config(cfg)
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda: CUDA is not available on this machine")
     if not Path(cfg.weights).is_file():
         raise InputError(f"weights file not found: {cfg.weights}")
     out_path = Path(out_path)
     if out_path.suffix != ".fqz":
         raise InputError(f"output must end in .fqz, got {out_path}")
-    if out_path.resolve() == Path(cfg.weights).resolve():
-        raise InputError(f"refusing to overwrite the input file {cfg.weights}")
+    json_path = out_path.with_suffix(".json")
+    inputs = [cfg.weights, cfg.checkpoint]
+    rank = int(os.environ.get("RANK", "0"))
+    if rank == 0:
+        check_output_file(out_path, force=force, inputs=inputs, what="model file")
+        check_output_file(json_path, force=force, inputs=inputs, what="report file")
     if cfg.epochs > 0 and not cfg.data:
         raise InputError("fine-tuning (--epochs > 0) needs training data: pass --data DIR")
+    train = test = None
+    if cfg.data:  # opened now, so that a bad data folder fails before the work, not after it
+        train = datasets.load_dataset(cfg.data, "train", cfg.arch)
+        test = datasets.load_dataset(cfg.data, "test", cfg.arch)
+        n_out = int(cfg.num_classes or ARCHS[cfg.arch]["num_classes"])
+        for split, ds in (("train", train), ("test", test)):
+            if len(ds) and int(ds.labels.max()) >= n_out:
+                raise InputError(f"{cfg.data}: {split} label {int(ds.labels.max())} is outside the model's "
+                                 f"{n_out} classes 0..{n_out - 1}")
 
     torch.manual_seed(cfg.seed)
     t0 = time.perf_counter()
@@ -161,7 +205,6 @@ def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel
     if cfg.epochs > 0:
         from .finetune import FinetuneConfig, finetune
 
-        train = datasets.load_dataset(cfg.data, "train", cfg.arch)
         loader = datasets.make_loader(train, cfg.arch, batch_size=cfg.batch_size, train=True, seed=cfg.seed)
         ft = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, device=cfg.device,
                             seed=cfg.seed, checkpoint=cfg.checkpoint, resume=cfg.resume, progress=cfg.progress,
@@ -170,13 +213,11 @@ def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel
         history = finetune(model, qlayers, masks, loader, ft)
         timings["finetune_s"] = time.perf_counter() - t1
         model.to("cpu")
-        rank = int(os.environ.get("RANK", "0"))
         if rank != 0:  # under torchrun every rank holds the same weights: rank 0 alone exports and writes
             return None, {"rank": rank, "note": "export, calibration and evaluation run on rank 0"}
 
     if cfg.epochs == 0 and cfg.data and cfg.bn_recalibration > 0:
         t1 = time.perf_counter()
-        train = datasets.load_dataset(cfg.data, "train", cfg.arch)
         rng = np.random.default_rng(cfg.seed)
         idx = np.sort(rng.choice(len(train), size=min(cfg.bn_recalibration, len(train)), replace=False))
         info = ARCHS[cfg.arch]
@@ -193,7 +234,6 @@ def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel
 
     # activation ranges travel in the model file so that lowering on the board needs no torch or data
     if cfg.data:
-        train = datasets.load_dataset(cfg.data, "train", cfg.arch)
         idx = datasets.class_balanced_order(train.labels)[: cfg.calibration_images]
         calib = train.images[idx]
         cm.meta["calibration"] = f"{len(idx)} class-balanced training images of {cfg.data}"
@@ -206,8 +246,14 @@ def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel
     calibrate(cm, calib)
     timings["calibrate_s"] = time.perf_counter() - t3
 
+    if cfg.data:
+        from .evaluate import evaluate_model
+
+        acc = evaluate_model(to_torch(cm), test, limit=cfg.eval_limit, device=cfg.device)
+        cm.meta["accuracy"] = {k: acc[k] for k in ("top1", "top5", "images")}
+
     t4 = time.perf_counter()
-    write_fqz(cm, out_path)
+    data = encode_model(cm, str(out_path)).data  # validates the model: never a file the reader refuses
     timings["encode_write_s"] = time.perf_counter() - t4
     timings["quantize_encode_s"] = timings["load_prune_fit_s"] + timings["export_s"] + timings["encode_write_s"]
 
@@ -217,14 +263,8 @@ def compress(cfg: CompressConfig, out_path: str | Path) -> tuple[CompressedModel
     if history is not None:
         report["finetune"] = history
     if cfg.data:
-        from .evaluate import evaluate_model
-
-        test = datasets.load_dataset(cfg.data, "test", cfg.arch)
-        acc = evaluate_model(to_torch(cm), test, limit=cfg.eval_limit, device=cfg.device)
         report.update({"top1": acc["top1"], "top5": acc["top5"], "eval_images": acc["images"]})
-        cm.meta["accuracy"] = {k: acc[k] for k in ("top1", "top5", "images")}
-        write_fqz(cm, out_path)  # with the accuracy in its header
-    out_path.with_suffix(".json").write_text(json.dumps(report, indent=1, default=_jsonable))
+    write_files([(out_path, data), (json_path, json.dumps(report, indent=1, default=_jsonable))])
     return cm, report
 
 

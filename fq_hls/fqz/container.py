@@ -19,6 +19,8 @@ import numpy as np
 
 from ..errors import ModelFileError
 from ..model import MODES, OPS, BatchNorm, CompressedModel, Node, QuantWeight, SymbolFields
+from ..model_validation import validate_model
+from ..safeio import read_regular
 from . import huffman, jsonvalue
 from .binary import Builder, Cursor, FormatError, dtype_code, dtype_of
 from .packing import read_float_group, read_ints, write_float_group, write_ints
@@ -32,6 +34,7 @@ TAG_GRAPH, TAG_LAYER, TAG_END = b"GRPH", b"LAYR", b"END\x00"
 MAX_SYMBOLS = 1 << 16  # codes are uint16
 MAX_MODEL_WEIGHTS = 1 << 30  # bounds what a reader allocates for a file that declares absurd shapes
 MAX_GRAPH_BYTES = 1 << 26  # uncompressed JSON graph limit (a ResNet-18's is 16 kB): bounds zlib output
+MAX_FILE_BYTES = 1 << 32  # 2^30 weights at most, each code below 24 bits: a larger file cannot be valid
 _WIDTHS = {1: "<i1", 2: "<i2", 4: "<i4", 8: "<i8"}
 
 
@@ -185,8 +188,12 @@ def _section(tag: bytes, payload: bytes) -> bytes:
     return tag + len(payload).to_bytes(4, "little") + (zlib.crc32(payload) & 0xFFFFFFFF).to_bytes(4, "little") + payload
 
 
-def encode_model(model: CompressedModel, name: str = "<model>") -> Encoded:
-    """The bytes of the .fqz file for `model`, with the byte accounting of every section."""
+def encode_model(model: CompressedModel, name: str = "<model>", validate: bool = True) -> Encoded:
+    """The bytes of the .fqz file for `model`, with the byte accounting of every section; the model is
+    validated first (fq_hls.model_validation), so the writer never writes a file the reader refuses.
+    `validate=False` checks only what the format itself needs (size accounting of any graph)."""
+    if validate:
+        validate_model(model, f"cannot write {name}")
     try:
         graph = _graph(model)
         _check_model(model)
@@ -213,7 +220,7 @@ def encode_model(model: CompressedModel, name: str = "<model>") -> Encoded:
     return Encoded(b"".join(parts), HEADER_BYTES, len(parts[1]), len(end), layers)
 
 
-def write_fqz(model: CompressedModel, path: str | os.PathLike, overwrite: bool = True) -> int:
+def write_fqz(model: CompressedModel, path: str | os.PathLike, overwrite: bool = True, validate: bool = True) -> int:
     """Write `model` to `path` atomically (temp file in the same folder, then os.replace); returns bytes.
 
     An existing file at `path` is only replaced once the new one is complete, so writing over the file a
@@ -222,7 +229,7 @@ def write_fqz(model: CompressedModel, path: str | os.PathLike, overwrite: bool =
     path = Path(path)
     if not overwrite and path.exists():
         raise ModelFileError(f"{path} exists; refusing to overwrite it")
-    data = encode_model(model, str(path)).data
+    data = encode_model(model, str(path), validate).data
     folder = path.parent if str(path.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
@@ -342,6 +349,8 @@ def _check_graph(g: object) -> None:
     for k in ("mean", "std"):
         if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in g[k]):
             raise FormatError(f"{k} must be numbers")
+        if any(isinstance(v, int) and abs(v) > 1 << 1000 for v in g[k]):
+            raise FormatError(f"{k} holds an integer too large for a float")
     seen = {"input"}
     total = 0
     for i, d in enumerate(g["nodes"]):
@@ -462,14 +471,21 @@ def _read_layer(payload: bytes, index: int, d: dict) -> Node:
     return Node(d["name"], d["op"], list(d["inputs"]), jsonvalue.decode(d["attrs"]), weight, bias, bn, d["relu"])
 
 
-def decode_model(data: bytes, name: str = "<bytes>", _strict: bool = False) -> CompressedModel:
+def decode_model(data: bytes, name: str = "<bytes>", _strict: bool = False, validate: bool = True) -> CompressedModel:
     """Parse .fqz bytes; ModelFileError (naming `name`, the section and the problem) on any defect.
 
-    Every defect the format can have is detected explicitly; the last-resort handler only guarantees that
-    a reader bug still surfaces as ModelFileError (tests pass `_strict=True` to see such bugs instead).
+    Every defect the format can have is detected explicitly, and the decoded model is then validated
+    semantically (fq_hls.model_validation: graph, shapes, attributes, numbers; InvalidModelError) unless
+    `validate=False`. The last-resort handler only guarantees that a reader bug still surfaces as
+    ModelFileError (tests pass `_strict=True` to see such bugs instead).
     """
     try:
-        return _decode(memoryview(data))
+        model = _decode(memoryview(data))
+        if validate:
+            validate_model(model, name)
+        return model
+    except ModelFileError:
+        raise
     except (_Err, FormatError, huffman.HuffmanError) as e:
         raise ModelFileError(f"{name}: {e}") from None
     except Exception as e:
@@ -601,11 +617,10 @@ def _decode(data: memoryview) -> CompressedModel:
         raise _Err("graph", str(e)) from None
 
 
-def read_fqz(path: str | os.PathLike) -> CompressedModel:
-    """Read a .fqz file; ModelFileError for a missing, foreign, corrupt, truncated or inconsistent file."""
+def read_fqz(path: str | os.PathLike, validate: bool = True) -> CompressedModel:
+    """Read a .fqz file; ModelFileError for a missing, foreign, corrupt, truncated or inconsistent file, and
+    (InvalidModelError) for a model that is not one every stage can run (`validate=False` skips that)."""
     path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ModelFileError(f"cannot read {path}: {e.strerror or e}") from None
-    return decode_model(data, str(path))
+    # a regular file no larger than the format allows: a FIFO or /dev/zero is refused, never read
+    data = read_regular(path, MAX_FILE_BYTES, "model file", ModelFileError)
+    return decode_model(data, str(path), validate=validate)

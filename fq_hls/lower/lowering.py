@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import InputError
 from ..ir import ACC_BITS, ConvLayer, IntegerGraph, PoolLayer, TensorInfo
 from ..model import CompressedModel, Node
+from ..model_validation import validate_model
 from ..reference.float_model import conv_geometry, pool_geometry
 from ..reference.patches import out_size
 from .requant import fixed_point
@@ -32,6 +33,13 @@ def _act_scale(cm: CompressedModel, name: str, relu: bool) -> float:
     if not np.isfinite(v) or v <= 0:
         raise InputError(f"node {name!r}: act_max must be a positive number, got {v}")
     return v / (255.0 if relu else 127.0)
+
+
+def _int32(node: Node, w: np.ndarray) -> np.ndarray:
+    """The int32 weights of the IR; InputError rather than a silent wrap for levels beyond 32 bits."""
+    if w.size and int(np.abs(w).max()) > ACC_LIMIT:
+        raise InputError(f"node {node.name!r}: integer weight levels up to {int(np.abs(w).max())} do not fit 32 bits")
+    return w.astype(np.int32)
 
 
 def _fusion_plan(cm: CompressedModel) -> dict[str, tuple[Node, str]]:
@@ -127,7 +135,7 @@ def _lower_weighted(
         if not np.allclose(A, A[0], rtol=1e-9, atol=0):
             info.channel_scale = A.copy()
         layer = ConvLayer(
-            **{**common, "weights": w.astype(np.int32)},
+            **{**common, "weights": _int32(node, w)},
             bias=bias.astype(np.int32),
             mult=np.ones(out_ch, np.int32),
             shift=np.ones(out_ch, np.int32),
@@ -180,7 +188,7 @@ def _lower_weighted(
         )
     info = TensorInfo(out_name, oshape, not relu, s_y)
     layer = ConvLayer(
-        **{**common, "weights": w.astype(np.int32)},
+        **{**common, "weights": _int32(node, w)},
         bias=bias.astype(np.int32),
         mult=mult.astype(np.int32),
         shift=shift.astype(np.int32),
@@ -194,10 +202,11 @@ def _lower_weighted(
 
 def lower(cm: CompressedModel) -> IntegerGraph:
     """Lower a calibrated CompressedModel to the integer IR (validated)."""
-    if not cm.nodes:
+    if not getattr(cm, "nodes", None):
         raise InputError("model has no nodes")
-    if cm.nodes[-1].op != "fc":
+    if getattr(cm.nodes[-1], "op", None) != "fc":
         raise InputError(f"node {cm.nodes[-1].name!r}: the network must end in an fc layer (int32 logits)")
+    validate_model(cm, f"{cm.arch} model")  # graph, shapes, attributes, numbers: InvalidModelError
     c, h, w = (int(v) for v in cm.input_shape)
     tensors: dict[str, TensorInfo] = {
         "input": TensorInfo("input", (c, h, w), True, _act_scale(cm, "input", False))

@@ -16,30 +16,22 @@ from __future__ import annotations
 
 import io
 import os
-import pickle
 
 import numpy as np
 
+from ..datafiles import jpeg_index, label_array, read_batches
 from ..errors import InputError
+from ..safeio import load_npz
 from ..sampling import class_balanced_order as balanced_order
 
 DIGITS_TRAIN = 1437
 
 
-def _jpeg_npz(path: str, split: str, n: int | None) -> tuple[np.ndarray, np.ndarray]:
+def _jpeg_npz(path: str, split: str, n: int | None, z: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     from PIL import Image
 
-    with np.load(path, allow_pickle=False) as z:
-        need = ("header", f"{split}_scan", f"{split}_offsets", f"y_{split}")
-        missing = [k for k in need if k not in z.files]
-        if missing:
-            raise InputError(f"{path}: not a JPEG-npz dataset for split {split!r} (missing {missing})")
-        header = z["header"].tobytes()
-        scan = z[f"{split}_scan"]
-        offs = z[f"{split}_offsets"].astype(np.int64)
-        y = z[f"y_{split}"].astype(np.int64)
-    if len(offs) != len(y) + 1:
-        raise InputError(f"{path}: {split}_offsets has {len(offs)} entries for {len(y)} labels")
+    z = load_npz(path, "dataset") if z is None else z
+    header, scan, offs, y = jpeg_index(z, path, split)
     idx = balanced_order(y)[:n]
     images = []
     for i in idx:
@@ -55,33 +47,16 @@ def _jpeg_npz(path: str, split: str, n: int | None) -> tuple[np.ndarray, np.ndar
 
 
 def _cifar_pickle(folder: str, split: str, n: int | None) -> tuple[np.ndarray, np.ndarray]:
-    files = ["test_batch"] if split == "test" else [f"data_batch_{i}" for i in range(1, 6)]
-    xs, ys = [], []
-    for name in files:
-        p = os.path.join(folder, name)
-        try:
-            with open(p, "rb") as f:
-                d = pickle.load(f, encoding="bytes")
-        except FileNotFoundError:
-            raise InputError(f"{folder}: CIFAR-10 batch folder lacks {name}") from None
-        except Exception as e:
-            raise InputError(f"{p}: not a CIFAR-10 pickle batch ({e})") from None
-        d = {k.decode() if isinstance(k, bytes) else k: v for k, v in d.items()}
-        if "data" not in d or "labels" not in d:
-            raise InputError(f"{p}: CIFAR batch without 'data'/'labels'")
-        xs.append(np.asarray(d["data"], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-        ys.append(np.asarray(d["labels"], dtype=np.int64))
-    x, y = np.concatenate(xs), np.concatenate(ys)
+    x, y = read_batches(folder, split)
     idx = balanced_order(y)[:n]
     return np.ascontiguousarray(x[idx]), y[idx]
 
 
-def _plain_npz(path: str, n: int | None) -> tuple[np.ndarray, np.ndarray]:
-    with np.load(path, allow_pickle=False) as z:
-        if "x" not in z.files or "y" not in z.files:
-            raise InputError(f"{path}: expected arrays 'x' (uint8 N,H,W,C) and 'y' (labels), found {z.files}")
-        x, y = z["x"], z["y"].astype(np.int64)
-    if x.dtype != np.uint8 or x.ndim != 4 or len(x) != len(y):
+def _plain_npz(path: str, n: int | None, z: dict) -> tuple[np.ndarray, np.ndarray]:
+    if "x" not in z or "y" not in z:
+        raise InputError(f"{path}: expected arrays 'x' (uint8 N,H,W,C) and 'y' (labels)")
+    x, y = z["x"], label_array(z["y"], path, "y")
+    if x.dtype != np.uint8 or x.ndim != 4 or len(x) != len(y) or min(x.shape[1:]) < 1:
         raise InputError(f"{path}: 'x' must be uint8 (N,H,W,C) with one label per image, got {x.dtype} {x.shape}")
     idx = balanced_order(y)[:n]
     return x[idx], y[idx]
@@ -111,12 +86,8 @@ def load_images(path: str, n: int | None = None, split: str = "test") -> tuple[n
     if os.path.isfile(path):
         if not path.endswith(".npz"):
             raise InputError(f"{path}: not a dataset (expected .npz, a CIFAR-10 folder or 'digits')")
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                files = set(z.files)
-        except (OSError, ValueError) as e:
-            raise InputError(f"{path}: cannot read as .npz ({e})") from None
-        return _jpeg_npz(path, split, n) if "header" in files else _plain_npz(path, n)
+        z = load_npz(path, "dataset")
+        return _jpeg_npz(path, split, n, z) if "header" in z else _plain_npz(path, n, z)
     if not os.path.isdir(path):
         raise InputError(f"{path}: no such dataset file or folder")
     npz = os.path.join(path, "cifar10-jpeg.npz")

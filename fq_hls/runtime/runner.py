@@ -21,6 +21,7 @@ from ..errors import DeviceError, InputError
 from ..hw import abi
 from ..hw.config import BOARDS, HardwareConfig, hardware_config
 from ..ir import IntegerGraph
+from ..safeio import read_regular
 
 CONFIG_NAMES = ("hw_config.json", "hardware_config.json", "config.json")
 BOARD_TIMEOUT_S = 10.0  # a ResNet-18 on the smallest board takes well under a second
@@ -65,8 +66,7 @@ def _load_config(folder: str, board: str | None, engine: str) -> tuple[HardwareC
         path = os.path.join(folder, name)
         if os.path.isfile(path):
             try:
-                with open(path, encoding="utf-8") as f:
-                    manifest = json.load(f)
+                manifest = json.loads(read_regular(path, 1 << 24, "hardware configuration").decode("utf-8"))
                 d = manifest.get("hardware", manifest)
                 fields = set(HardwareConfig.__dataclass_fields__)
                 cfg = HardwareConfig(**{k: v for k, v in d.items() if k in fields})
@@ -127,6 +127,8 @@ class Accelerator:
     def __init__(self, graph: IntegerGraph, cfg: HardwareConfig, *, bitfile: str | None = None,
                  emulate: bool = False, device=None, kernel=None, timeout_s: float | None = None,
                  program=None):
+        if timeout_s is not None and not (isinstance(timeout_s, (int, float)) and 0 < timeout_s < float("inf")):
+            raise InputError(f"timeout {timeout_s!r}: expected a finite number of seconds > 0")
         import pynq
 
         from . import driver as _driver  # registers FQAccelDriver with pynq (bindto VLNV) before the Overlay
