@@ -5,18 +5,7 @@
 // act_out: act_in2 is a second read port on it (gmem_in2, its own HP port), so that the line-buffer fill
 // takes two AXI beats per cycle (cfg::IN_PORTS).
 #include "fq_engine.h"
-
-// m_axi depths for C/RTL co-simulation: the HLS project passes the testbench's sizes (fq_hls.build.testbench
-// m_axi_depths); these defaults serve builds without them
-#ifndef FQ_DEPTH_WEIGHTS
-#define FQ_DEPTH_WEIGHTS 65536
-#endif
-#ifndef FQ_DEPTH_ACT
-#define FQ_DEPTH_ACT 65536
-#endif
-#ifndef FQ_DEPTH_DESC
-#define FQ_DEPTH_DESC 4096
-#endif
+#include "fq_depths.h"
 
 #ifndef __SYNTHESIS__
 #include <stdio.h>

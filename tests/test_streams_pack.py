@@ -169,3 +169,10 @@ def test_codegen_header(tmp_path):
 
     regs = json.loads((tmp_path / "fq_accel_regs.json").read_text())
     assert regs["registers"]["n_layers"] == 0x40 and regs["top"] == "fq_accel"
+
+
+def test_codegen_ships_every_engine_source():
+    """Every file of hls_src/ goes into the HLS project and the C-simulation's cache key (codegen.SOURCES)."""
+    from fq_hls.codegen import HLS_SRC, SOURCES
+
+    assert sorted(SOURCES) == sorted(p.name for p in HLS_SRC.iterdir() if p.suffix in (".h", ".cpp"))

@@ -44,6 +44,7 @@ SOURCES = (
     "fq_types.h",
     "fq_stream.h",
     "fq_ports.h",
+    "fq_depths.h",
 )
 
 

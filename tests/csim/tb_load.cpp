@@ -22,28 +22,10 @@
 #include <vector>
 
 #include "fq_load.h"
+#include "tb_input.h"
 
 using namespace fq;
 
-static FILE* in;
-static long n_checks = 0, n_fail = 0;
-static char where[160];
-
-static long num() {
-    long v;
-    if (fscanf(in, "%ld", &v) != 1) {
-        printf("FAIL input: expected a number in %s\n", where);
-        exit(2);
-    }
-    return v;
-}
-static void word(const char* w) {
-    char buf[32] = "";
-    if (fscanf(in, "%31s", buf) != 1 || strcmp(buf, w)) {
-        printf("FAIL input: expected '%s', got '%s' in %s\n", w, buf, where);
-        exit(2);
-    }
-}
 static bool check(const char* field, long got, long want) {
     n_checks++;
     if (got == want) return true;

@@ -20,30 +20,12 @@
 #include <vector>
 
 #include "fq_pe.h"
+#include "tb_input.h"
 
 using namespace fq;
 typedef EnginePolicy Pol;
 static const bool FQ = cfg::ENGINE_FQ != 0;
 
-static FILE* in;
-static long n_checks = 0, n_fail = 0;
-static char where[160];  // what is being checked: layer, lane, entry
-
-static long long num() {
-    long long v;
-    if (fscanf(in, "%lld", &v) != 1) {
-        printf("FAIL input: expected a number after %s\n", where);
-        exit(2);
-    }
-    return v;
-}
-static void word(const char* w) {
-    char buf[32] = "";
-    if (fscanf(in, "%31s", buf) != 1 || strcmp(buf, w)) {
-        printf("FAIL input: expected '%s', got '%s' after %s\n", w, buf, where);
-        exit(2);
-    }
-}
 static void check(const char* field, long long got, long long want) {
     n_checks++;
     if (got != want && ++n_fail <= 10) printf("FAIL %s %s: got %lld, want %lld\n", where, field, got, want);

@@ -22,15 +22,7 @@
 void fq_accel(const uint8_t* weights, const uint8_t* act_in, uint8_t* act_out, const uint32_t* desc,
               uint32_t n_layers, const uint8_t* act_in2);
 
-#ifndef FQ_DEPTH_WEIGHTS
-#define FQ_DEPTH_WEIGHTS 65536
-#endif
-#ifndef FQ_DEPTH_ACT
-#define FQ_DEPTH_ACT 65536
-#endif
-#ifndef FQ_DEPTH_DESC
-#define FQ_DEPTH_DESC 4096
-#endif
+#include "fq_depths.h"  // the m_axi depths the top declares
 
 namespace {
 
