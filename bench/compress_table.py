@@ -19,10 +19,10 @@ from pathlib import Path
 
 import torch
 
-from fq_hls.compress import data as datasets
 from fq_hls.compress.evaluate import evaluate_model
 from fq_hls.compress.models import build_model, load_weights
 from fq_hls.compress.pipeline import CompressConfig, compress
+from fq_hls.datasets import load_dataset
 from fq_hls.model import dense_fp32_bytes  # noqa: F401  (documented: CR denominator)
 
 METHODS = ("fq5", "fq7", "int8", "shift5")
@@ -43,7 +43,7 @@ def main() -> int:
     pruned_ckpt = models / "resnet18_cifar10_pruned90_fp16.npz"
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    test = datasets.load_dataset(args.data, "test", "resnet18-cifar")
+    test = load_dataset(args.data, "test", "resnet18-cifar")
 
     rows = []
     for label, ckpt in (("float", dense_ckpt), ("pruned", pruned_ckpt)):

@@ -114,8 +114,8 @@ def main() -> int:
     t0 = time.perf_counter()
     import torch  # import cost reported apart, not in the per-method times
 
+    from fq_hls.archs import arch_info
     from fq_hls.compress import focused  # noqa: F401
-    from fq_hls.compress.models import arch_info
 
     import_s = time.perf_counter() - t0
     if args.threads:
@@ -123,10 +123,11 @@ def main() -> int:
     info = arch_info(args.arch)
     c, h, w = info["input_shape"]
     if args.calib_data:
-        from fq_hls.compress import data as datasets
+        from fq_hls.datasets import load_dataset
+        from fq_hls.sampling import class_balanced_order
 
-        train = datasets.load_dataset(args.calib_data, "train", args.arch)
-        idx = datasets.class_balanced_order(train.labels)[: args.calib_images]
+        train = load_dataset(args.calib_data, "train", args.arch)
+        idx = class_balanced_order(train.labels)[: args.calib_images]
         calib = np.asarray(train.images[idx])
         calib_src = f"{len(idx)} class-balanced training images of {args.calib_data}"
     else:

@@ -65,7 +65,7 @@ def make_loader(arch: str, batch: int, batches: int, seed: int, num_classes: int
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
-    from fq_hls.compress.models import arch_info
+    from fq_hls.archs import arch_info
 
     c, h, w = arch_info(arch)["input_shape"]
     g = torch.Generator().manual_seed(seed)
@@ -117,7 +117,7 @@ def main() -> int:
         torch.set_num_threads(args.threads)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         ap.error(f"--device {args.device}: CUDA is not available")
-    from fq_hls.compress.models import arch_info
+    from fq_hls.archs import arch_info
 
     nc = arch_info(args.arch)["num_classes"]
     payload = {"command": command_line(), "machine": machine_info(device=args.device), "arch": args.arch,

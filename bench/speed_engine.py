@@ -2,7 +2,7 @@
 
 (a) C-simulation seconds per image of ResNet-18 (CIFAR 32x32 and ImageNet 224x224) on the fq engine (fq5
     weights) and the int8 engine (int8 weights) for each board config; models from
-    `fq_hls.testing.random_compressed(arch, method, sparsity, seed)` and, with `--model FILE.fqz` (repeatable),
+    `fq_hls.synthetic.random_compressed(arch, method, sparsity, seed)` and, with `--model FILE.fqz` (repeatable),
     real compressed models (engine chosen by the model's method: int8 -> int8 engine, else fq engine).
     Driven like `fq-hls csim`: lower -> build_program -> load_kernel -> Kernel.run_program, one image per call,
     every logit compared with the reference. Cycles are `csim` evidence.
@@ -91,7 +91,7 @@ def bench_csim(label: str, cm, boards, engines, images: int, repeats: int, seed:
     from fq_hls.hw.program import build_program
     from fq_hls.lower import lower
     from fq_hls.reference import run_integer
-    from fq_hls.testing import random_images
+    from fq_hls.synthetic import random_images
 
     os.environ["FQ_HLS_CACHE"] = str(root / "csim-cache")
     t0 = time.perf_counter()
@@ -140,8 +140,9 @@ def bench_reference(label: str, cm, batch: int, repeats: int, seed: int) -> dict
 
     from fq_hls.compress.models import build_model
     from fq_hls.lower import lower
+    from fq_hls.model import normalise
     from fq_hls.reference import run_integer
-    from fq_hls.testing import normalise, random_images
+    from fq_hls.synthetic import random_images
 
     graph = lower(cm)
     imgs = random_images(tuple(cm.input_shape), batch, seed=seed)
@@ -272,7 +273,7 @@ def main() -> int:
             ap.error(f"--model {f}: no such file")
 
     from fq_hls.fqz import read_fqz
-    from fq_hls.testing import random_compressed
+    from fq_hls.synthetic import random_compressed
 
     if args.threads:
         import torch

@@ -1,5 +1,5 @@
-"""Dataset file layouts shared by the host (fq_hls.compress.data) and board (fq_hls.runtime.datasets)
-readers, checked field by field (numpy only).
+"""Dataset file layouts of the dataset reader (fq_hls.datasets, on the host and on the board), checked
+field by field (numpy only).
 
 * `read_batch` / `read_batches`: the `cifar-10-batches-py` pickle batches, read without running code.
 * `jpeg_index`: the arrays of a `cifar10-jpeg.npz` split (header, scan, offsets, labels).

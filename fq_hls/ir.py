@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .model import normalise
+
 ACC_BITS = 32  # accumulator width of the PEs (checked per channel by validate())
 INT16 = (-(1 << 15), (1 << 15) - 1)
 
@@ -131,7 +133,5 @@ class IntegerGraph:
 
     def quantize_input(self, images_u8_nhwc: np.ndarray) -> np.ndarray:
         """uint8 NHWC images -> int8 NCHW network input (normalise, divide by the input scale, round)."""
-        x = images_u8_nhwc.astype(np.float32)
-        x = (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        q = np.rint(x / np.float32(self.tensors[self.input].scale))
-        return np.clip(q, -128, 127).astype(np.int8).transpose(0, 3, 1, 2).copy()
+        q = np.rint(normalise(images_u8_nhwc, self.mean, self.std) / np.float32(self.tensors[self.input].scale))
+        return np.clip(q, -128, 127).astype(np.int8)

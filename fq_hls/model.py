@@ -150,3 +150,11 @@ def dense_fp32_bytes(model: CompressedModel) -> int:
         if n.bn is not None:
             total += 4 * 4 * int(n.bn.gamma.size)
     return total
+
+
+def normalise(images_u8_nhwc: np.ndarray, mean, std) -> np.ndarray:
+    """uint8 NHWC images -> float32 NCHW network input (x - mean) / std (mean/std in 0..255 pixel units):
+    the `"input"` tensor of a CompressedModel, and IntegerGraph.quantize_input before its rounding."""
+    x = images_u8_nhwc.astype(np.float32)
+    x = (x - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))

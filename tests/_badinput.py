@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fq_hls.fqz.container import FRAME_BYTES, HEADER_BYTES
+from fq_hls.fqz.layout import FRAME_BYTES, HEADER_BYTES
 
 HANG_S = 30
 

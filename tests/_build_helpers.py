@@ -36,7 +36,7 @@ def stand_in_sources(with_testbench: bool = False):
 
 def tiny_model(path: Path) -> Path:
     from fq_hls.fqz import write_fqz
-    from fq_hls.testing import random_compressed
+    from fq_hls.synthetic import random_compressed
 
     write_fqz(random_compressed("smallcnn", "fq5", 0.5, 10, 0), str(path))
     return path

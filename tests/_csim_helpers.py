@@ -39,14 +39,14 @@ def kernel(cfg, hls_path: bool = False):
 @functools.cache
 def lowered(arch: str, method: str, sparsity: float, seed: int = 0):
     from fq_hls.lower import lower
-    from fq_hls.testing import random_compressed
+    from fq_hls.synthetic import random_compressed
 
     cm = random_compressed(arch, method, sparsity, seed=seed)
     return cm, lower(cm)
 
 
 def images(cm, n: int, seed: int = 5) -> np.ndarray:
-    from fq_hls.testing import random_images
+    from fq_hls.synthetic import random_images
 
     return random_images(tuple(cm.input_shape), n, seed=seed)
 

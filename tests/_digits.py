@@ -7,8 +7,9 @@ def train_smallcnn(epochs: int, lr: float, seed: int = 0):
     """A float smallcnn trained with SGD + one-cycle for `epochs` on the digits training split (eval mode)."""
     import torch
 
-    from fq_hls.compress.data import load_dataset, make_loader
+    from fq_hls.compress.data import make_loader
     from fq_hls.compress.models import build_model
+    from fq_hls.datasets import load_dataset
 
     torch.manual_seed(seed)
     torch.set_num_threads(1)

@@ -172,7 +172,7 @@ def test_legit_cifar_folder_is_read(tmp_path, capsys):
     for name in ["test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]:
         (folder / name).write_bytes(legit_batches(12)["py2"])
     m = tmp_path / "cifar.fqz"
-    from fq_hls.testing import random_compressed
+    from fq_hls.synthetic import random_compressed
 
     write_fqz(random_compressed("resnet18-cifar", "fq5", 0.9, seed=1), m)
     rc, out, err = cli(["lower", m, "--data", folder, "--limit", "2", "--json"], capsys)

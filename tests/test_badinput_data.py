@@ -38,8 +38,7 @@ def _batch_folder(tmp_path, name: str, blob: bytes):
 
 
 def test_legit_batches_load_the_same_in_both_readers(tmp_path):
-    from fq_hls.compress.data import load_dataset
-    from fq_hls.runtime.datasets import load_images
+    from fq_hls.datasets import load_dataset, load_images
 
     want_x = want_y = None
     for name, blob in legit_batches(n=20).items():
@@ -63,8 +62,7 @@ def test_legit_batches_load_the_same_in_both_readers(tmp_path):
 
 
 def test_hostile_batches_are_refused_and_run_nothing(tmp_path):
-    from fq_hls.compress.data import load_dataset
-    from fq_hls.runtime.datasets import load_images
+    from fq_hls.datasets import load_dataset, load_images
 
     marker = tmp_path / "EXECUTED"
     cases = hostile_batches(marker)
@@ -226,9 +224,8 @@ def _npz_variants(tmp_path, rng) -> list:
 
 def test_broken_npz_datasets_and_checkpoints(tmp_path):
     torch = pytest.importorskip("torch")
-    from fq_hls.compress.data import load_dataset
     from fq_hls.compress.models import read_state_dict
-    from fq_hls.runtime.datasets import load_images
+    from fq_hls.datasets import load_dataset, load_images
 
     rng = np.random.default_rng(SEED)
     paths = _npz_variants(tmp_path, rng)
@@ -390,7 +387,7 @@ def test_fifos_and_devices_are_refused_without_reading(tmp_path):
     folder.mkdir()
     (folder / "data_batch_1").write_bytes(legit_batches(2)["py2"])
     os.mkfifo(folder / "test_batch")
-    from fq_hls.runtime.datasets import load_images
+    from fq_hls.datasets import load_images
 
     with no_hang(5), pytest.raises(InputError, match="FIFO"):
         load_images(str(folder), 2)

@@ -15,7 +15,7 @@ from runtime_models import _bn, _weight, tiny_model
 
 from fq_hls.errors import FQError, InvalidModelError, ModelFileError
 from fq_hls.fqz import decode_model, encode_model
-from fq_hls.fqz.container import HEADER_BYTES
+from fq_hls.fqz.layout import HEADER_BYTES
 from fq_hls.model import Node
 from fq_hls.model_validation import validate_model
 
@@ -39,8 +39,9 @@ def _read(blob: bytes):
 def _runs_or_is_refused(cm) -> str:
     """An accepted model must lower and run (reference and float model) or be refused with an FQError."""
     from fq_hls.lower import lower
+    from fq_hls.model import normalise
     from fq_hls.reference import run_float, run_integer
-    from fq_hls.testing import normalise, random_images
+    from fq_hls.synthetic import random_images
 
     validate_model(cm, NAME)  # what the reader accepted is valid
     images = random_images(tuple(cm.input_shape), 2, seed=1)
@@ -257,9 +258,9 @@ def test_layer_payload_mutations():
 def random_net(rng: np.random.Generator, engine: str):
     """A random small network (conv, residual pairs, max pools, avgpool, fc) with random geometry, modes,
     batch norm and act_max, some of it beyond what lowering or the engine supports."""
-    from fq_hls.model import CompressedModel
+    from fq_hls.model import CompressedModel, normalise
     from fq_hls.reference.float_model import calibrate_numpy
-    from fq_hls.testing import normalise, random_images
+    from fq_hls.synthetic import random_images
 
     modes = ["int8"] if engine == "int8" else ["shift", "recentralized"]
     c, h = int(rng.integers(1, 4)), int(rng.integers(4, 13))
@@ -315,7 +316,7 @@ def test_valid_models_run_bit_exact_or_are_refused(engine):
     from fq_hls.hw.program import build_program
     from fq_hls.lower import lower
     from fq_hls.reference import run_integer
-    from fq_hls.testing import random_images
+    from fq_hls.synthetic import random_images
 
     cfg = hardware_config("pynq-z2", engine, lanes=4, pixels=4, max_in_ch=32, max_width=16, max_out_ch=32,
                           max_nnz_per_lane=512)  # the engine of tests/test_runtime_csim.py: one g++ build

@@ -11,17 +11,11 @@ import pytest
 import torch
 from PIL import Image
 
-from fq_hls.compress.data import (
-    ArrayDataset,
-    augment_batch,
-    class_balanced_order,
-    limit_indices,
-    load_dataset,
-    make_loader,
-    normalize,
-)
-from fq_hls.compress.models import ARCHS
+from fq_hls.archs import ARCHS
+from fq_hls.compress.data import augment_batch, make_loader, normalize
+from fq_hls.datasets import ArrayDataset, limit_indices, load_dataset
 from fq_hls.errors import InputError
+from fq_hls.sampling import class_balanced_order
 
 
 def _rand_images(n, h=32, w=32, seed=0):

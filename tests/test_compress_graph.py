@@ -9,10 +9,11 @@ import pytest
 import torch
 
 from fq_hls.compress.calibrate import calibrate
-from fq_hls.compress.data import ArrayDataset, load_dataset, normalize
+from fq_hls.compress.data import normalize
 from fq_hls.compress.evaluate import evaluate_model
 from fq_hls.compress.graph import to_compressed, to_torch
 from fq_hls.compress.models import build_model, prunable_layers
+from fq_hls.datasets import ArrayDataset, load_dataset
 from fq_hls.errors import InputError
 from fq_hls.model import QuantWeight
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from fq_hls.compress.models import ARCHS, build_model, load_model, load_weights, prunable_layers
+from fq_hls.archs import ARCHS
+from fq_hls.compress.models import build_model, load_model, load_weights, prunable_layers
 from fq_hls.errors import InputError, ModelFileError
 
 BN = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")

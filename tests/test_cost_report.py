@@ -9,7 +9,7 @@ import pytest
 from fq_hls.cli import main
 from fq_hls.cost import report, yosys
 from fq_hls.fqz import write_fqz
-from fq_hls.testing import random_compressed
+from fq_hls.synthetic import random_compressed
 
 
 @pytest.fixture(scope="module")

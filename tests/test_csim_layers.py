@@ -64,7 +64,7 @@ CASES = {
 @pytest.mark.parametrize("method", ["fq5", "shift5", "fq7", "int8"])
 @pytest.mark.parametrize("case", list(CASES))
 def test_conv_fq_engine(case, method):
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     kw = dict(sparsity=0.6, seed=3)
     kw.update(CASES[case])
@@ -91,7 +91,7 @@ def test_fq_engine_mean_shifts(mu_shift, delta_bits):
     """Unequal component means: the one mean accumulator shifts one component's input (d = difference); a
     difference beyond the PE's mu_delta_bits falls back to signed-digit terms. Bit-exact either way."""
     from fq_hls.hw.streams import shift_coding
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     g = _with_mean_shifts(
         random_conv_graph(in_ch=6, out_ch=9, h=5, w=7, method="fq5", sparsity=0.6, seed=5), mu_shift
@@ -104,7 +104,7 @@ def test_fq_engine_mean_shifts(mu_shift, delta_bits):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_conv_int8_engine(case):
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     kw = dict(sparsity=0.6, seed=4)
     kw.update(CASES[case])
@@ -115,7 +115,7 @@ def test_conv_int8_engine(case):
 def test_fq_layers_use_their_shift_fields():
     """fq5 layers stream their own (comp, sign, exp) codes with the recentralized means, not CSD terms."""
     from fq_hls.hw.streams import shift_coding
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     g = random_conv_graph(in_ch=16, out_ch=16, h=4, w=4, method="fq5", sparsity=0.5, seed=0)
     c = shift_coding(g.layers[0])
@@ -203,7 +203,8 @@ def test_maxpool(signed, engine, fuse):
     of V = 4 pixels, pooled columns across tile edges; 11 rows: the last pooled row has no row below).
     Bit-exact, and the C-simulated cycles of both layers equal the model's."""
     from fq_hls.hw.cycles import estimate_graph
-    from fq_hls.hw.program import FLAG_POOL, OP_FUSED, build_program
+    from fq_hls.hw.descriptors import FLAG_POOL, OP_FUSED
+    from fq_hls.hw.program import build_program
 
     g = _conv_pool_graph(3, signed=signed)
     cfg = small_cfg(engine, fuse_pool=fuse)
@@ -224,7 +225,7 @@ def test_hls_code_path_bit_exact(engine, fill_overlap, lb_uram):
     and cycle-exact on stride 1 and 2, a residual, the 7x7 stem, a flat small map and a fused max pool, like
     the fast C-simulation kernels."""
     from fq_hls.hw.cycles import estimate_graph
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     method = "fq5" if engine == "fq" else "int8"
     for case in ("3x3_stride2", "residual_relu", "7x7_stem", "1x1_downsample"):
@@ -245,7 +246,7 @@ def test_uram_line_buffer_geometry_fast_csim(engine):
     the same rounded geometry bit-exact and cycle-exact against the model."""
     from fq_hls.hw.cycles import estimate_graph
     from fq_hls.hw.geometry import geometry
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     cfg = small_cfg(engine, lb_uram=True)
     assert geometry(13, 7, 7, 3, 2, 1, cfg).half == 16 and geometry(10, 10, 10, 3, 1, 1, cfg).pitch == 16
@@ -263,9 +264,10 @@ def test_uram_line_buffer_runs_small_maps_flat(engine, hls_path):
     rounded row, so 4 tiles of 16 instead of 7); the fill streams each channel's map as one run of whole
     words. Bit-exact and cycle-exact in the fast kernels and the synthesized code path."""
     from fq_hls.hw.cycles import conv_flat, estimate_graph
+    from fq_hls.hw.descriptors import FLAG_FLAT
     from fq_hls.hw.geometry import geometry
-    from fq_hls.hw.program import FLAG_FLAT, build_program
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.hw.program import build_program
+    from fq_hls.synthetic import random_conv_graph
 
     kw = dict(pixels=16, lb_uram=True)
     cfg = small_cfg(engine, **kw)
@@ -348,8 +350,9 @@ def test_avgpool_fc_int32(engine):
 
 
 def test_bad_descriptor_names_layer():
-    from fq_hls.hw.program import D, build_program
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.hw.descriptors import D
+    from fq_hls.hw.program import build_program
+    from fq_hls.synthetic import random_conv_graph
 
     g = random_conv_graph(in_ch=4, out_ch=4, h=5, w=5, method="fq5", seed=0)
     cfg = small_cfg("fq")
@@ -439,8 +442,9 @@ def test_flat_small_maps(case, engine):
     """Stride-1 maps narrower than V run as one virtual row (FLAG_FLAT, fq_hls.hw.geometry) where the model
     says it is faster: bit-exact, and the cycle counts equal the model's (stride-2 ones, in row mode, too)."""
     from fq_hls.hw.cycles import estimate_graph
-    from fq_hls.hw.program import FLAG_FLAT, build_program
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.hw.descriptors import FLAG_FLAT
+    from fq_hls.hw.program import build_program
+    from fq_hls.synthetic import random_conv_graph
 
     g = random_conv_graph(method="fq5" if engine == "fq" else "int8", sparsity=0.6, seed=6, **FLAT_CASES[case])
     cfg = small_cfg(engine, pixels=16)
@@ -457,8 +461,9 @@ def test_flat_map_stays_for_later_passes(engine):
     """Flat mode over several passes: the map streams into the line buffer once (pass 0); later passes reuse
     it. Bit-exact and cycle-exact."""
     from fq_hls.hw.cycles import estimate_graph
-    from fq_hls.hw.program import FLAG_FLAT, build_program
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.hw.descriptors import FLAG_FLAT
+    from fq_hls.hw.program import build_program
+    from fq_hls.synthetic import random_conv_graph
 
     g = random_conv_graph(in_ch=32, out_ch=40, h=7, w=7, method="fq5" if engine == "fq" else "int8",
                           sparsity=0.5, seed=8)

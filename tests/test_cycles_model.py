@@ -40,7 +40,7 @@ def test_estimate_matches_csim_resnet18_224():
 
 
 def test_sparsity_only_helps_the_fq_engine():
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     shape = dict(in_ch=64, out_ch=64, h=16, w=16)
     dense = random_conv_graph(method="fq5", sparsity=0.3, seed=1, **shape)
@@ -56,7 +56,7 @@ def test_sparsity_only_helps_the_fq_engine():
 
 def test_bandwidth_bound_layer_charges_beats():
     """A 1x1 layer with few weights per channel is limited by the store/load beats, not by compute."""
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     g = random_conv_graph(in_ch=8, out_ch=256, h=8, w=64, kernel=1, pad=0, method="fq5", sparsity=0.5, seed=0)
     narrow = hardware_config("zcu104", "fq", axi_bits=32)
@@ -75,7 +75,7 @@ def test_multi_pass_layer_cycles_match_csim_exactly(engine, method, fill_overlap
     from _csim_helpers import run_graph, small_cfg
 
     from fq_hls.hw.program import build_program
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     need_csim()
     g = random_conv_graph(in_ch=40, out_ch=70, h=5, w=6, method=method, sparsity=0.3, seed=7)
@@ -96,7 +96,7 @@ def test_fill_overlap_matches_csim_and_hides_the_fill(stride):
     lanes) gets faster."""
     from _csim_helpers import run_graph, small_cfg
 
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     need_csim()
     g = random_conv_graph(in_ch=64, out_ch=8, h=9, w=40, stride=stride, method="fq5", sparsity=0.9, seed=3)

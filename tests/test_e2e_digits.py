@@ -22,8 +22,8 @@ pytest.importorskip("sklearn")
 def trained(tmp_path_factory):
     from _digits import train_smallcnn
 
-    from fq_hls.compress.data import load_dataset
     from fq_hls.compress.evaluate import evaluate_model
+    from fq_hls.datasets import load_dataset
 
     model = train_smallcnn(epochs=40, lr=0.1)
     test = load_dataset("digits", "test", "smallcnn")
@@ -61,7 +61,7 @@ def test_compress_finetune_lower_and_emulate(trained, tmp_path, capsys):
     assert modes <= {"shift", "recentralized"}
 
     # the integer network against the fake-quantized float model it came from
-    from fq_hls.compress.data import load_dataset
+    from fq_hls.datasets import load_dataset
     from fq_hls.lower import lower
     from fq_hls.reference import run_float, run_integer
 

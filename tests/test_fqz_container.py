@@ -16,7 +16,7 @@ from fq_hls.fqz import (
     read_fqz,
     write_fqz,
 )
-from fq_hls.fqz.container import FRAME_BYTES, HEADER_BYTES
+from fq_hls.fqz.layout import FRAME_BYTES, HEADER_BYTES
 
 
 def _frame(tag: bytes, payload: bytes) -> bytes:
@@ -166,7 +166,7 @@ def test_missing_and_unreadable_paths(tmp_path):
 
 @pytest.mark.parametrize("method", ["fq5", "int8", "shift5"])
 def test_round_trip_of_the_shared_random_models(method):
-    from fq_hls.testing import random_compressed
+    from fq_hls.synthetic import random_compressed
 
     m = random_compressed("smallcnn", method=method, seed=2)
     assert model_differences(m, decode_model(encode_model(m).data, _strict=True)) == []

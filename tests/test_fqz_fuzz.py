@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from fq_hls.errors import ModelFileError
 from fq_hls.fqz import decode_model, encode_model, model_differences
 from fq_hls.fqz.binary import Builder, Cursor, FormatError
-from fq_hls.fqz.container import FRAME_BYTES, HEADER_BYTES
+from fq_hls.fqz.layout import FRAME_BYTES, HEADER_BYTES
 from fq_hls.fqz.packing import FLOAT_FULL, FLOAT_HALF, FLOAT_SINGLE, read_float_group, write_float_group
 
 N = int(os.environ.get("FQZ_FUZZ_EXAMPLES", "150"))  # raise for a long fuzzing run
@@ -188,8 +188,8 @@ def test_graph_size_field_and_zlib_stream(data):
 
 
 def test_fuzz_model_has_every_float_form():
-    from fq_hls.fqz.container import _float_arrays
     from fq_hls.fqz.packing import float_form
+    from fq_hls.fqz.writer import _float_arrays
 
     forms = {float_form(a) for n in MODEL.nodes for a in _float_arrays(n)}
     assert forms == {FLOAT_FULL, FLOAT_HALF, FLOAT_SINGLE}

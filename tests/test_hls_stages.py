@@ -189,7 +189,7 @@ def _pe_layers(cfg: HardwareConfig, seed: int = 0) -> list[dict]:
         kpos_bits,
         shift_coding,
     )
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     fq = cfg.engine == "fq"
     rng = np.random.default_rng(seed)

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from fq_hls.cli import main
-from fq_hls.testing import random_compressed
+from fq_hls.synthetic import random_compressed
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ from hypothesis import strategies as st
 
 from fq_hls.ir import ConvLayer, PoolLayer
 from fq_hls.lower import lower, lower_weights
+from fq_hls.model import normalise
 from fq_hls.reference import run_float, run_integer
 from fq_hls.reference.float_model import run_node
-from fq_hls.testing import normalise, random_compressed, random_images
+from fq_hls.synthetic import random_compressed, random_images
 
 METHODS = ["fq5", "shift5", "int8"]
 _CACHE: dict = {}

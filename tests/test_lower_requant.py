@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from fq_hls.errors import InputError
 from fq_hls.lower import fixed_point, lower_weights
 from fq_hls.lower.weights import levels_from_fields
-from fq_hls.testing import prune, quantize
+from fq_hls.synthetic import prune, quantize
 
 reals = st.floats(min_value=1e-12, max_value=1e3, allow_nan=False) | st.floats(
     max_value=-1e-12, min_value=-1e3

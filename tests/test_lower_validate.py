@@ -10,7 +10,7 @@ from fq_hls.errors import InputError
 from fq_hls.ir import PoolLayer, TensorInfo
 from fq_hls.lower import lower, validate
 from fq_hls.model import QuantWeight
-from fq_hls.testing import random_compressed, random_conv_graph
+from fq_hls.synthetic import random_compressed, random_conv_graph
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 import fq_hls.reference.executor as ex
 from fq_hls.reference import run_integer, run_layer
-from fq_hls.testing import random_conv_graph
+from fq_hls.synthetic import random_conv_graph
 
 
 def slow_conv(layer, x, res=None):

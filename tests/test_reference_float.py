@@ -7,7 +7,7 @@ from fq_hls.errors import InputError
 from fq_hls.model import BatchNorm, CompressedModel, Node, QuantWeight
 from fq_hls.reference import calibrate_numpy, run_float
 from fq_hls.reference.float_model import run_node
-from fq_hls.testing import quantize_int8
+from fq_hls.synthetic import quantize_int8
 
 
 def _conv_node(w, k, s, p, **kw):

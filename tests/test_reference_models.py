@@ -1,4 +1,4 @@
-"""fq_hls.testing model builders, and a full ResNet-18 (224x224) image through the integer reference."""
+"""fq_hls.synthetic model builders, and a full ResNet-18 (224x224) image through the integer reference."""
 
 import time
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from fq_hls.lower import lower
+from fq_hls.model import normalise
 from fq_hls.reference import run_float, run_integer
-from fq_hls.testing import normalise, random_compressed, random_conv_graph, random_images
+from fq_hls.synthetic import random_compressed, random_conv_graph, random_images
 
 
 def test_smallcnn_builder_contract():

@@ -45,7 +45,7 @@ def _layer_from(w, wf=None, fields=None):
 @pytest.mark.parametrize("method", ["fq5", "shift5", "fq7", "int8"])
 @pytest.mark.parametrize("engine", ["fq", "int8"])
 def test_round_trip(method, engine):
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     g = random_conv_graph(in_ch=37, out_ch=29, h=3, w=3, method=method, sparsity=0.7, seed=2)
     lyr = g.layers[0]
@@ -147,7 +147,7 @@ def test_channel_table_depth_respected():
 
 def test_codegen_header(tmp_path):
     from fq_hls.codegen import write_sources
-    from fq_hls.hw.program import DESC_FIELDS, DESC_WORDS
+    from fq_hls.hw.descriptors import DESC_FIELDS, DESC_WORDS
 
     cfg = hardware_config("kv260", "int8")
     paths = write_sources(cfg, tmp_path)

@@ -1,7 +1,7 @@
 """Testbench data for Vitis HLS csim/cosim: the program image of a small integer graph and its reference output.
 
 The C++ side is templates/tb_fq_accel.cpp (data-driven, copied unchanged). The graph is one sparse 3x3
-convolution (fq_hls.testing.random_conv_graph) quantized for the engine (`fq5` for fq, `int8` for int8),
+convolution (fq_hls.synthetic.random_conv_graph) quantized for the engine (`fq5` for fq, `int8` for int8),
 small enough for RTL co-simulation; the output is checked byte for byte against fq_hls.reference.
 
 The m_axi `depth` of each pointer argument sizes co-simulation's memory model of that argument: the cosim
@@ -21,7 +21,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..hw.config import HardwareConfig
-from ..hw.program import DESC_WORDS
+from ..hw.descriptors import DESC_WORDS
 
 TEMPLATE = Path(__file__).parent / "templates" / "tb_fq_accel.cpp"
 TB_NAME = "tb_fq_accel.cpp"
@@ -34,7 +34,7 @@ DATA_FILES = {"FQ_DEPTH_WEIGHTS": ("weights.bin", 1), "FQ_DEPTH_ACT": ("act.bin"
 
 def tb_graph(cfg: HardwareConfig, seed: int = 0):
     """The integer graph the testbench runs: one 3x3 conv, 8 -> 16 channels on 8x8, half the weights zero."""
-    from ..testing import random_conv_graph
+    from ..synthetic import random_conv_graph
 
     method = "int8" if cfg.engine == "int8" else "fq5"
     return random_conv_graph(8, 16, 8, 8, kernel=3, stride=1, pad=1, sparsity=0.5, method=method, seed=seed)

@@ -10,6 +10,7 @@ from string import Template
 from ..hw import abi
 from ..hw.config import HardwareConfig
 from ..hw.cycles import DEPTHS
+from ..hw.descriptors import DESC_FIELDS, DESC_WORDS
 from ..hw.geometry import (
     POOL_WORDS,
     fill_bytes,
@@ -17,6 +18,7 @@ from ..hw.geometry import (
     lb_bank_depth,
     lb_banks,
     lb_copies,
+    lb_depth,
     lb_lanes_per_copy,
     lb_slack,
     lb_ubanks,
@@ -24,7 +26,6 @@ from ..hw.geometry import (
 )
 from ..hw.memories import manifest
 from ..hw.memories import pragmas as memory_pragmas
-from ..hw.program import DESC_FIELDS, DESC_WORDS, lb_depth
 from ..hw.streams import max_channels_per_lane, stream_depths
 
 HLS_SRC = Path(__file__).resolve().parents[2] / "hls_src"

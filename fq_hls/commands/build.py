@@ -51,7 +51,7 @@ def _print(summary: dict, out) -> None:
         print(f"  check against the model: {'ok' if check['ok'] else 'FAILED'}"
               + (f", {n} discrepancies (reports/model_check.json)" if n else ""))
     if summary.get("built"):
-        print(f"  overlay: {out}/fq_accel.bit + fq_accel.hwh; on the board: python3 {out}/run_on_board.py")
+        print(f"  overlay: {out}/fq_accel.bit + fq_accel.hwh; on the board: sudo /usr/local/share/pynq-venv/bin/python3 {out}/run_on_board.py")
 
 
 def run(args) -> int:

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     argtypes.check_image_budget(args.images, cm.input_shape, "--images")
     cfg = hardware_config(args.board, args.engine)
     if args.data:
-        from ..runtime.datasets import load_images
+        from ..datasets import load_images
 
         images, _ = load_images(args.data, args.images)
         if tuple(images.shape[1:]) != (cm.input_shape[1], cm.input_shape[2], cm.input_shape[0]):
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{args.data}: images of shape {images.shape[1:]}, the model takes {cm.input_shape} (C, H, W)"
             )
     else:
-        from ..testing import random_images
+        from ..synthetic import random_images
 
         images = random_images(tuple(cm.input_shape), args.images, seed=args.seed)
     x = graph.quantize_input(images)

@@ -1,8 +1,9 @@
 """`fq-hls demo`: the whole flow on the embedded default model.
 
 The package ships a CIFAR-10 ResNet-18 compressed by this project's own pipeline (fq5, and int8 for the 8-bit
-baseline; see fq_hls/data/README.md). The demo: reads the .fqz -> lowers it to the integer IR -> sizes the FQ
-and the 8-bit engine for the board (Yosys-synthesized datapaths + resource model) -> runs both on the emulated
+baseline; see fq_hls/data/README.md). The demo: reads the .fqz -> lowers it to the integer IR -> takes the
+board's sized FQ and 8-bit engines (fq_hls.hw.sized, what `fq-hls report` chose) and their resources
+(Yosys-synthesized datapaths + resource model) -> runs both on the emulated
 board (the C-simulated HLS kernel behind pynq's Device/allocate/MMIO API) through the PYNQ driver -> checks every
 image bit for bit against the numpy reference -> prints FQ against 8-bit, every number with its evidence label.
 """
@@ -40,7 +41,7 @@ def _images(args, shape_chw):
     if args.images < 1:
         raise InputError(f"--images must be >= 1, got {args.images}")
     if args.data:
-        from ..runtime.datasets import load_images
+        from ..datasets import load_images
 
         x, y = load_images(args.data, args.images)
         c, h, w = shape_chw
@@ -139,10 +140,12 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..fqz import read_fqz, size_report
     from ..hw.config import BOARDS
+    from ..hw.sized import sized_config
     from ..safeio import check_output_dir, write_files
 
     if args.board not in BOARDS:
         raise InputError(f"--board {args.board!r}: unknown board; choose one of {', '.join(BOARDS)}")
+    cfgs = {engine: sized_config(args.board, engine) for engine in ("fq", "int8")}
     for p in (args.fq_model, args.int8_model):
         if not Path(p).is_file():
             raise InputError(f"model file not found: {p}")
@@ -168,19 +171,18 @@ def run(args: argparse.Namespace) -> int:
     cm = read_fqz(args.fq_model)
     images, labels = _images(args, cm.input_shape)
     check_labels(labels, cm.num_classes, args.data)
-    log(f"sizing the FQ and 8-bit engines for {args.board} (Yosys datapaths, cached) ...")
-    crep = cost_report.build_report([args.board], args.fq_model, sparsity=cost_report.DEFAULT_SPARSITY,
-                                    networks=["resnet18"], log=lambda m: None)
-    entry = crep["boards"][args.board]
+    log(f"the sized FQ and 8-bit engines of {args.board} and their resources (Yosys datapaths, cached) ...")
+    graphs, _ = cost_report.network_graphs(args.fq_model, cost_report.DEFAULT_SPARSITY, 0, ["resnet18"],
+                                           log=lambda m: None)
     for engine in ("fq", "int8"):
-        e = entry[engine]
-        cfg = cost_report.config_of_entry(args.board, engine, e)
+        cfg = cfgs[engine]
+        e = cost_report.entry_at(cfg, {n: g[engine] for n, g in graphs.items()})
         log(f"running the {engine} engine on the emulated board (C-simulated kernel behind pynq) ...")
         out = _emulate(models[engine], engine, cfg, images, labels, log)
         out["resources"] = {k: e.get(k) for k in ("lut", "ff", "dsp", "bram36", "uram", "fps_resnet18")}
         out["resources"]["evidence"] = e.get("evidence", {})
         res["engines"][engine] = out
-    res["pe"] = crep.get("pe")
+    res["pe"] = cost_report.pe_table(log=lambda m: None)[0]
     text = markdown(res)
     if args.output:
         out_dir = Path(args.output)

@@ -33,11 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_for_eval(path: str, arch: str | None):
-    """(torch module, arch, method) for a .fqz or a float checkpoint."""
+    """(torch module, arch, method, input shape (C, H, W)) for a .fqz or a float checkpoint."""
+    from ..archs import arch_info
     from ..compress.graph import to_torch
-    from ..compress.models import arch_info, load_model
+    from ..compress.models import load_model
     from ..fqz import MAGIC, read_fqz
-    from ..fqz.container import MAX_FILE_BYTES
+    from ..fqz.layout import MAX_FILE_BYTES
     from ..safeio import open_regular
 
     if not os.path.isfile(path):
@@ -48,18 +49,18 @@ def load_for_eval(path: str, arch: str | None):
         cm = read_fqz(path)
         if arch is not None and arch != cm.arch:
             raise InputError(f"{path}: holds a {cm.arch!r} model, --arch says {arch!r}")
-        return to_torch(cm), cm.arch, cm.method
+        return to_torch(cm), cm.arch, cm.method, tuple(cm.input_shape)
     if arch is None:
         raise InputError(f"{path}: a float checkpoint needs --arch (resnet18, resnet18-cifar or smallcnn)")
-    arch_info(arch)
-    return load_model(arch, path), arch, "float"
+    shape = arch_info(arch)["input_shape"]
+    return load_model(arch, path), arch, "float", tuple(shape)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..compress.data import load_dataset
     from ..compress.evaluate import evaluate_model
+    from ..datasets import load_dataset
 
     try:
         torch.device(args.device)
@@ -67,8 +68,8 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--device {args.device!r}: not a torch device ({e})") from None
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         raise InputError(f"--device {args.device}: CUDA is not available")
-    module, arch, method = load_for_eval(args.model, args.arch)
-    dataset = load_dataset(args.data, args.split, arch)
+    module, arch, method, input_shape = load_for_eval(args.model, args.arch)
+    dataset = load_dataset(args.data, args.split, arch, input_shape)
     n_out = getattr(module, "num_classes", None) or module.fc.out_features
     from ..datafiles import check_labels
 

@@ -91,8 +91,8 @@ def compare(cm, graph, images, labels=None, batch_size: int = 16) -> dict:
     """Integer reference vs float model on uint8 NHWC images: agreement (and accuracies with labels)."""
     import numpy as np
 
+    from ..model import normalise
     from ..reference import run_float, run_integer
-    from ..testing import normalise
 
     n = len(images)
     agree = int_ok = flt_ok = 0
@@ -172,14 +172,14 @@ def run(args: argparse.Namespace) -> int:
     cm = read_fqz(args.model)
     graph = lower(cm)
     if args.data:
-        from ..compress.data import limit_indices, load_dataset  # may import torch: only here
+        from ..datasets import limit_indices, load_dataset
 
-        ds = load_dataset(args.data, args.split, cm.arch)
+        ds = load_dataset(args.data, args.split, cm.arch, tuple(cm.input_shape))
         idx = limit_indices(ds.labels, args.limit or DEFAULT_DATA_LIMIT)
         check_labels(ds.labels[idx], cm.num_classes, args.data)
         images, labels = ds.arrays(idx)
     else:
-        from ..testing import random_images
+        from ..synthetic import random_images
 
         n = args.limit or DEFAULT_SYNTHETIC
         argtypes.check_image_budget(n, cm.input_shape, "--limit")

@@ -31,9 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
     import torch
 
-    from ..compress import data as datasets
+    from ..compress.data import make_loader
     from ..compress.models import build_model, load_weights
     from ..compress.prune_train import PruneConfig, prune_model
+    from ..datasets import load_dataset
     from ..errors import InputError
     from ..safeio import check_output_file, write_files
 
@@ -47,11 +48,11 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(path, force=args.force, inputs=[args.weights], what=what)
     model = build_model(args.arch)
     load_weights(model, args.weights)
-    train = datasets.load_dataset(args.data, "train", args.arch)
+    train = load_dataset(args.data, "train", args.arch)
     n_out = model.fc.out_features
     if len(train) and int(train.labels.max()) >= n_out:
         raise InputError(f"{args.data}: label {int(train.labels.max())} is outside the model's {n_out} classes")
-    loader = datasets.make_loader(train, args.arch, batch_size=args.batch_size, train=True, seed=args.seed)
+    loader = make_loader(train, args.arch, batch_size=args.batch_size, train=True, seed=args.seed)
     cfg = PruneConfig(method=args.method, sparsity=args.sparsity, epochs=args.epochs, lr=args.lr,
                       device=args.device, seed=args.seed, progress=args.progress)
     rep = prune_model(model, loader, cfg)

@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if unknown:
         raise InputError(f"--board {unknown[0]!r}: unknown board; choose one of {', '.join(board_names())} or all")
     # every input and the output folder are checked now: the report takes minutes to compute
-    from ..testing import ARCHS
+    from ..archs import ARCHS
 
     for net in args.network or []:
         if net not in ARCHS:
@@ -61,10 +61,12 @@ def run(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr)
 
-    rep = report.build_report(boards, args.model, args.hw_reports, sparsity=sparsity,
-                              networks=args.network, log=log)
+    rep, sized = report.sized_report(boards, args.model, args.hw_reports, sparsity=sparsity,
+                                     networks=args.network, log=log)
     if rep["synthesis"] != "ok":
         log(f"note: PE synthesis {rep['synthesis']}")
+    if sized and report.publishes_sizing(args.model, args.hw_reports, sparsity, 0, args.network):
+        _publish(sized, log)
     if args.output:
         files = _write(rep, Path(args.output), not args.no_plots)
         log("wrote " + ", ".join(str(f) for f in files))
@@ -73,6 +75,18 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(report.markdown(rep))
     return 0
+
+
+def _publish(sized: dict, log) -> None:
+    """Keep the default sizing's configurations where every command reads them (fq_hls.hw.sized)."""
+    from ..errors import FQError
+    from ..hw import sized as sized_file
+
+    try:
+        if sized_file.write_sized(sized):
+            log(f"updated {sized_file.SIZED_FILE} (the sized engines)")
+    except FQError as e:  # an installed, read-only package: the report itself is still complete
+        log(f"note: the sized engines were not saved: {e}")
 
 
 def _write(rep: dict, out, plots: bool) -> list:

@@ -6,9 +6,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..archs import arch_info
+from ..datasets import Dataset, limit_indices
 from ..errors import InputError
-from .data import Dataset, limit_indices, normalize
-from .models import arch_info
+from .data import normalize
 
 
 @torch.no_grad()

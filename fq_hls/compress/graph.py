@@ -28,9 +28,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..archs import arch_info
 from ..errors import InputError, ModelFileError
 from ..model import OPS, BatchNorm, CompressedModel, Node, QuantWeight
-from .models import arch_info, prunable_layers
+from .models import prunable_layers
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

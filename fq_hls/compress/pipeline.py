@@ -151,13 +151,16 @@ def compress(cfg: CompressConfig, out_path: str | Path, force: bool = False) -> 
     Every input and both outputs are checked before the work starts; existing outputs are only replaced with
     `force`. The two files are written at the end, each to a temporary file first, then renamed into place
     together: a failed or interrupted run leaves neither (nor a .fqz without its .json)."""
+    from ..archs import ARCHS
+    from ..datasets import load_dataset
     from ..fqz import encode_model, size_report
     from ..safeio import check_output_file, write_files
-    from . import data as datasets
+    from ..sampling import class_balanced_order
     from .calibrate import calibrate
+    from .data import make_loader
     from .focused import METHODS, attach_quantizers, export_quantized
     from .graph import to_compressed, to_torch
-    from .models import ARCHS, build_model, load_weights, prunable_layers
+    from .models import build_model, load_weights, prunable_layers
 
     if cfg.method not in METHODS:
         raise InputError(f"unknown method {cfg.method!r}; choose one of {', '.join(METHODS)}")
@@ -181,8 +184,8 @@ def compress(cfg: CompressConfig, out_path: str | Path, force: bool = False) -> 
         raise InputError("fine-tuning (--epochs > 0) needs training data: pass --data DIR")
     train = test = None
     if cfg.data:  # opened now, so that a bad data folder fails before the work, not after it
-        train = datasets.load_dataset(cfg.data, "train", cfg.arch)
-        test = datasets.load_dataset(cfg.data, "test", cfg.arch)
+        train = load_dataset(cfg.data, "train", cfg.arch)
+        test = load_dataset(cfg.data, "test", cfg.arch)
         n_out = int(cfg.num_classes or ARCHS[cfg.arch]["num_classes"])
         for split, ds in (("train", train), ("test", test)):
             if len(ds) and int(ds.labels.max()) >= n_out:
@@ -205,7 +208,7 @@ def compress(cfg: CompressConfig, out_path: str | Path, force: bool = False) -> 
     if cfg.epochs > 0:
         from .finetune import FinetuneConfig, finetune
 
-        loader = datasets.make_loader(train, cfg.arch, batch_size=cfg.batch_size, train=True, seed=cfg.seed)
+        loader = make_loader(train, cfg.arch, batch_size=cfg.batch_size, train=True, seed=cfg.seed)
         ft = FinetuneConfig(epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, device=cfg.device,
                             seed=cfg.seed, checkpoint=cfg.checkpoint, resume=cfg.resume, progress=cfg.progress,
                             amp=cfg.device == "cuda", max_batches=cfg.max_batches)
@@ -234,7 +237,7 @@ def compress(cfg: CompressConfig, out_path: str | Path, force: bool = False) -> 
 
     # activation ranges travel in the model file so that lowering on the board needs no torch or data
     if cfg.data:
-        idx = datasets.class_balanced_order(train.labels)[: cfg.calibration_images]
+        idx = class_balanced_order(train.labels)[: cfg.calibration_images]
         calib = train.images[idx]
         cm.meta["calibration"] = f"{len(idx)} class-balanced training images of {cfg.data}"
     else:

@@ -69,14 +69,16 @@ def pe_table(log: Callable[[str], None] = print) -> tuple[dict | None, str | Non
 # ------------------------------------------------------------------------------------------ networks
 
 
-def _graphs(model_path: str | None, sparsity: float, seed: int, networks: list[str], log) -> tuple[dict, dict]:
+def network_graphs(model_path: str | None, sparsity: float, seed: int, networks: list[str],
+                   log: Callable[[str], None]) -> tuple[dict, dict]:
     """Integer graphs per network and engine: {net: {"fq": graph, "int8": graph}}, and their provenance.
 
     The FQ graph of a network is the --model's when its arch matches, else a random fq5 model at `sparsity`;
     the 8-bit engine runs a random dense int8 model of the same network (its cycles do not depend on values).
     """
+    from ..archs import ARCHS
     from ..lower import lower
-    from ..testing import ARCHS, random_compressed
+    from ..synthetic import random_compressed
 
     graphs: dict[str, dict] = {}
     source: dict[str, str] = {}
@@ -101,7 +103,7 @@ def _graphs(model_path: str | None, sparsity: float, seed: int, networks: list[s
         else:
             log(f"  building a random FQ {net} at {sparsity:.0%} sparsity (no --model for it)")
             fq_graph = lower(random_compressed(net, "fq5", sparsity, seed=seed))
-            source[net] = (f"random fq5 {net} at {sparsity:.0%} sparsity (fq_hls.testing.random_compressed, "
+            source[net] = (f"random fq5 {net} at {sparsity:.0%} sparsity (fq_hls.synthetic.random_compressed, "
                            f"seed {seed}); no --model given for it")
         graphs[net] = {"fq": fq_graph, "int8": lower(random_compressed(net, "int8", 0.0, seed=seed))}
     return graphs, source
@@ -152,15 +154,6 @@ def read_build_reports(paths: list[str]) -> dict[tuple[str, str], dict]:
 # ------------------------------------------------------------------------------------------- the report
 
 
-def config_of_entry(board: str, engine: str, e: dict) -> HardwareConfig:
-    """The hardware configuration a report entry (boards.<board>.<engine>) was sized and timed at."""
-    kw = {k: e[k] for k in ("fill_overlap", "in_ports", "lb_uram") if k in e}
-    if "lb_depth" in e:
-        kw["lb_words"] = int(e["lb_depth"])
-    return hardware_config(board, engine, lanes=int(e["lanes"]), pixels=int(e["pixels"]),
-                           clock_mhz=float(e["clock_mhz"]), **kw)
-
-
 def _engine_entry(est: R.EngineEstimate, fps: dict[str, throughput.Throughput], info) -> dict:
     d = est.to_dict()
     d.pop("carry", None)
@@ -176,11 +169,51 @@ def _engine_entry(est: R.EngineEstimate, fps: dict[str, throughput.Throughput], 
     return d
 
 
+def _unsized_entry(cfg: HardwareConfig, nets: dict, note: str, which: str = "default config") -> dict:
+    """An entry without the resource model (no Yosys, not even cached unit costs): fps at `cfg` only."""
+    e = {"lanes": cfg.lanes, "pixels": cfg.pixels, "clock_mhz": cfg.clock_mhz, "note": note,
+         "evidence": {"lanes": f"model ({which})", "pixels": f"model ({which})"}}
+    for n, g in nets.items():
+        t = _fps(cfg, g)
+        e["fps_" + n.replace("-", "_")] = round(t.fps, 2)
+        e["evidence"]["fps_" + n.replace("-", "_")] = t.evidence
+        e.setdefault("cycles", {})[n] = {"layers": t.layer_names, "cycles": t.cycles}
+    return e
+
+
+def entry_at(cfg: HardwareConfig, nets: dict) -> dict:
+    """The report's entry of one engine at a given configuration (the sized one, fq_hls.hw.sized): its
+    resources (the model, on Yosys unit costs) and its fps on each network {name: IntegerGraph}."""
+    info = BOARDS[cfg.board]
+    try:
+        est = R.estimate(cfg, R.UnitCosts(info.family), 0)
+    except ToolMissingError as err:
+        return _unsized_entry(cfg, nets, f"resource model skipped: {err}; fps at the sized configuration",
+                              "sized config")
+    return _engine_entry(est, {n: _fps(cfg, g) for n, g in nets.items()}, info)
+
+
+def publishes_sizing(model_path: str | None, hw_reports: list[str] | None, sparsity: float, seed: int,
+                     networks: list[str] | None) -> bool:
+    """Whether a report with these inputs runs the default sizing, the one fq_hls.hw.sized keeps."""
+    return (model_path is None and not hw_reports and sparsity == DEFAULT_SPARSITY and seed == 0
+            and networks is None)
+
+
 def build_report(boards: list[str] | None = None, model_path: str | None = None,
                  hw_reports: list[str] | None = None, sparsity: float = DEFAULT_SPARSITY, seed: int = 0,
                  networks: list[str] | None = None, log: Callable[[str], None] = print) -> dict:
     """The whole report. `networks` defaults to both ResNet-18s; the --model's network is always added.
     Engines are sized on the first network (ResNet-18 224 by default)."""
+    return sized_report(boards, model_path, hw_reports, sparsity, seed, networks, log)[0]
+
+
+def sized_report(boards: list[str] | None = None, model_path: str | None = None,
+                 hw_reports: list[str] | None = None, sparsity: float = DEFAULT_SPARSITY, seed: int = 0,
+                 networks: list[str] | None = None, log: Callable[[str], None] = print,
+                 ) -> tuple[dict, dict[tuple[str, str], HardwareConfig]]:
+    """build_report, and the configuration the sizing search chose for each (board, engine) it sized (what
+    fq_hls.hw.sized keeps when publishes_sizing says so)."""
     boards = boards or list(BOARDS)
     networks = list(NETWORKS) if networks is None else list(networks)
     for b in boards:
@@ -207,7 +240,7 @@ def build_report(boards: list[str] | None = None, model_path: str | None = None,
         rep["table4_method"] = f"skipped: {e}"
 
     log("building the integer networks")
-    graphs, sources = _graphs(model_path, sparsity, seed, networks, log)
+    graphs, sources = network_graphs(model_path, sparsity, seed, networks, log)
     primary = next(iter(graphs))
     rep["sizing_network"] = primary
     rep["networks"] = {n: {"description": NETWORKS.get(n, "the --model network"), "source": s}
@@ -220,11 +253,13 @@ def build_report(boards: list[str] | None = None, model_path: str | None = None,
     overrides = read_build_reports(hw_reports or [])
 
     rep["boards"] = {}
+    sized: dict[tuple[str, str], HardwareConfig] = {}
     for b in boards:
         info = BOARDS[b]
         entry: dict = {"part": info.part, "available": {"lut": info.luts, "ff": info.ffs, "dsp": info.dsps,
                                                          "bram36": info.bram36, "uram": info.uram}}
         units = R.UnitCosts(info.family)
+        timed: dict[str, HardwareConfig] = {}  # the configuration each engine's numbers are at
         for engine in ("fq", "int8"):
             nets = {n: g[engine] for n, g in graphs.items() if g[engine] is not None}
             try:
@@ -232,15 +267,8 @@ def build_report(boards: list[str] | None = None, model_path: str | None = None,
             except ToolMissingError as err:
                 # Yosys-free path: no synthesized unit costs (not even cached) -> no resource model
                 cfg = hardware_config(b, engine)
-                e = {"lanes": cfg.lanes, "pixels": cfg.pixels, "clock_mhz": cfg.clock_mhz,
-                     "note": f"resource model skipped: {err}; fps at the default configuration",
-                     "evidence": {"lanes": "model (default config)", "pixels": "model (default config)"}}
-                for n, g in nets.items():
-                    t = _fps(cfg, g)
-                    e["fps_" + n.replace("-", "_")] = round(t.fps, 2)
-                    e["evidence"]["fps_" + n.replace("-", "_")] = t.evidence
-                    e.setdefault("cycles", {})[n] = {"layers": t.layer_names, "cycles": t.cycles}
-                _apply_override(e, overrides.get((b, engine)), nets)
+                e = _unsized_entry(cfg, nets, f"resource model skipped: {err}; fps at the default configuration")
+                timed[engine] = _apply_override(e, overrides.get((b, engine)), nets) or cfg
                 entry[engine] = e
                 log(f"  {b} {engine}: resource model skipped ({err})")
                 continue
@@ -260,22 +288,26 @@ def build_report(boards: list[str] | None = None, model_path: str | None = None,
             cfg = R.config_of(est)
             fps = {n: (best[1] if n == primary else _fps(cfg, g)) for n, g in nets.items()}
             e = _engine_entry(est, fps, info)
-            _apply_override(e, overrides.get((b, engine)), nets)
+            built = _apply_override(e, overrides.get((b, engine)), nets)
+            if built is None:
+                sized[(b, engine)] = cfg
+            timed[engine] = built or cfg
             entry[engine] = e
             log(f"  {b} {engine}: P={e['lanes']} V={e['pixels']} {e.get('lut')} LUT {e.get('dsp')} DSP "
                 f"{e.get('bram36')} BRAM36 -> {e.get('fps_resnet18')} fps ResNet-18 ({e['evidence'].get('fps_resnet18')})")
         if b in PUBLISHED:
             entry["published"] = {**PUBLISHED[b], "evidence": "published", "source": PUBLISHED_SOURCE}
-        entry["roofline"] = _roofline(b, entry, graphs, primary)
+        entry["roofline"] = _roofline(b, entry, graphs, primary, timed)
         rep["boards"][b] = entry
     rep["targets"] = _targets(rep)
-    return rep
+    return rep, sized
 
 
-def _apply_override(e: dict, ov: dict | None, nets: dict) -> None:
-    """Replace model numbers by a build folder's Vivado/HLS report (labels name the file)."""
+def _apply_override(e: dict, ov: dict | None, nets: dict) -> HardwareConfig | None:
+    """Replace model numbers by a build folder's Vivado/HLS report (labels name the file); the built
+    configuration the numbers are then at (None: no build folder for this engine)."""
     if ov is None:
-        return
+        return None
     ocfg = ov["cfg"]
     run_cfg = HardwareConfig(**{**ocfg.to_dict(), "clock_mhz": ov["clock_mhz"]})
     e["model_estimate"] = {k: e.get(k) for k in ("lut", "ff", "dsp", "bram36", "uram", "lanes", "pixels")}
@@ -292,9 +324,10 @@ def _apply_override(e: dict, ov: dict | None, nets: dict) -> None:
         e[key] = round(t.fps, 2)
         e["evidence"][key] = f"{t.evidence} at the built configuration"
         e.setdefault("cycles", {})[n] = {"layers": t.layer_names, "cycles": t.cycles}
+    return run_cfg
 
 
-def _roofline(board: str, entry: dict, graphs: dict, net: str) -> dict:
+def _roofline(board: str, entry: dict, graphs: dict, net: str, timed: dict[str, HardwareConfig]) -> dict:
     """Per engine: DDR ceiling, compute peak (executed ops) and each layer's point on network `net`."""
     info = BOARDS[board]
     out = {"ddr_gbps": info.ddr_gbps, "evidence": "model", "network": net}
@@ -302,7 +335,7 @@ def _roofline(board: str, entry: dict, graphs: dict, net: str) -> dict:
         e = entry.get(engine)
         if not e or "lanes" not in e or "cycles" not in e:
             continue
-        cfg = config_of_entry(board, engine, e)
+        cfg = timed[engine]
         shapes = throughput.shapes_from_graph(graphs[net][engine])
         cyc = dict(zip(e["cycles"][net]["layers"], e["cycles"][net]["cycles"], strict=False))
         pts = []

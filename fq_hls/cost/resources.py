@@ -54,7 +54,6 @@ AXILITE_LUT, AXILITE_FF = 200, 300
 # of 9-bit values, the compare with the running row max and its select (4 x 9-bit comparators and muxes)
 POOL_UNIT_LUT, POOL_UNIT_FF = 40, 10
 BAND_ROWS_EXTRA = 1  # line buffer holds k + 1 rows (one being refilled)
-ACT_WORD_BITS = 9  # activations widened to 9 bits (int8 or uint8), one BRAM18 x9 word
 # Packet differences, recombination and requantization run in the store stage (hls_src/fq_engine.h
 # store_rows): one packet (one output channel, V pixels) per cycle for all lanes, the V pixels unrolled: V of
 # each per engine, whatever P. (The lanes' accumulators run on between a tile's outputs: rtl.packet_delta.)
@@ -66,7 +65,7 @@ IN_PORT_CHOICES = (2, 1)  # HardwareConfig.in_ports sized by candidates()
 LANE_CHOICES = (4, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 128, 192, 256, 384, 512)
 PIXEL_CHOICES = (2, 4, 8, 16, 32)
 
-ENGINE_ACT_BITS = rtl.ENGINE_ACT_BITS  # hls_src/fq_types.h act_t = ap_int<9>
+ENGINE_ACT_BITS = memories.ACT_BITS  # hls_src/fq_types.h act_t = ap_int<9>
 
 
 bram18_for = memories.bram18_for

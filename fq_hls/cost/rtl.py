@@ -36,6 +36,8 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..hw.memories import ACT_BITS
+
 
 @dataclass(frozen=True)
 class Port:
@@ -500,7 +502,7 @@ def rotator(pixels: int = 8, act_bits: int = 9) -> Datapath:
 # --------------------------------------------------------------------------------------------- catalogue
 
 
-ENGINE_ACT_BITS = 9  # hls_src/fq_types.h act_t = ap_int<9>: int8 or uint8 activations, signed
+ENGINE_ACT_BITS = ACT_BITS  # hls_src/fq_types.h act_t = ap_int<9>: int8 or uint8 activations, signed
 
 
 def int8_acc_bits(max_terms: int) -> int:

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..hw.config import HardwareConfig
+from ..hw.streams import entry_bytes
 
 FILL = 8  # cycles: pipeline fill/drain of a lane group (decode -> read -> rotate -> PE -> recombine), model
 LAYER_OVERHEAD = 600  # cycles: descriptor fetch, first DDR burst latency, drain to DDR per layer, model
-FQ_ENTRY_BYTES = 2  # sparse weight stream entry (hls_src/fq_pe.h FqPolicy::ENTRY_BYTES)
-INT8_ENTRY_BYTES = 1
+FQ_ENTRY_BYTES, INT8_ENTRY_BYTES = entry_bytes("fq"), entry_bytes("int8")  # weight-stream entries
 RESNET18_GOPS = 3.64  # 2 x 1.82 GMAC of ResNet-18 at 224x224 (conv + fc)
 
 

@@ -9,9 +9,11 @@
 Byte layout and versioning: docs/fqz_format.md.
 """
 
-from .container import MAGIC, VERSION, decode_model, encode_model, read_fqz, write_fqz
 from .equality import model_differences, models_equal
+from .layout import MAGIC, VERSION
+from .reader import decode_model, read_fqz
 from .sizes import size_report
+from .writer import encode_model, write_fqz
 
 __all__ = [
     "MAGIC",

@@ -8,7 +8,7 @@ all. Per layer, the section's bytes split into code / index / codebook / param b
 from __future__ import annotations
 
 from ..model import CompressedModel, dense_fp32_bytes
-from .container import encode_model
+from .writer import encode_model
 
 
 def _layer_dense_bytes(node) -> int:

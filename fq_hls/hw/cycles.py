@@ -14,7 +14,16 @@ import numpy as np
 from ..ir import ConvLayer, IntegerGraph, PoolLayer
 from .config import HardwareConfig
 from .geometry import POOL_WORDS, fill_bytes, first_row, flat_possible, geometry, pool_channels
-from .streams import assign_lanes, channel_steps, max_channels_per_lane, naf_digits, shift_coding, step_max
+from .streams import (
+    PARAM_BYTES,
+    assign_lanes,
+    channel_steps,
+    entry_bytes,
+    max_channels_per_lane,
+    naf_digits,
+    shift_coding,
+    step_max,
+)
 
 # pipeline depths (cycles) shared with the C++ through fq_config.h
 DEPTHS = {
@@ -121,7 +130,7 @@ def _conv_parts(
     C, H, W = in_shape
     _, Ho, Wo = out_shape
     k, s, p = layer.kernel, layer.stride, layer.pad
-    eb = 2 if cfg.engine == "fq" else 1
+    eb = entry_bytes(cfg.engine)
     g = geometry(W, Ho, Wo, k, s, p, cfg, flat)
     tiles = g.tiles
     if flat:  # one virtual row reading every input row the map needs (URAM: each channel's map as one run)
@@ -154,7 +163,7 @@ def _conv_parts(
             store = [nch * sum(max(1, _beats(nv * ob, A)) for nv in nvs)] * len(sched)
         res_beats = nch * sum(_beats(nv, A) for nv in nvs) if res else 0
         rows.append(_rows(sched, C, W, F, bpr, tiles, L, store, res_beats, cfg.fill_overlap))
-    head = _beats(layer.out_ch * 16, A) + DEPTHS["load"] + loads[0]
+    head = _beats(layer.out_ch * PARAM_BYTES, A) + DEPTHS["load"] + loads[0]
     return head, rows, loads
 
 

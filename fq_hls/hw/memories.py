@@ -26,11 +26,10 @@ from .geometry import (
     lb_ubanks,
     lb_uwords,
 )
-from .streams import max_channels_per_lane, stream_depths
+from .streams import FQ_ENTRY_BITS, INT8_ENTRY_BITS, max_channels_per_lane, stream_depths
 
 ACT_BITS = 9  # act_t: int8 or uint8 widened to 9 bits
 PARAM_BITS = 32 + 16 + 16 + 6 + 6  # chparam_t in the synthesized path: bias, mult, res_mult, shift, res_shift
-FQ_ENTRY_BITS, INT8_ENTRY_BITS = 16, 8  # FqPolicy::entry_t, Int8Policy::entry_t
 
 # BRAM18 aspect ratios (width, depth); width 36 only in simple dual port mode (one read + one write port)
 BRAM18_SHAPES = ((1, 16384), (2, 8192), (4, 4096), (9, 2048), (18, 1024), (36, 512))

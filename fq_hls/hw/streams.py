@@ -35,6 +35,7 @@ NOP_CODE = SIGN_NOP << 5
 EXP_MAX = 31
 NO_CHANNEL = 0xFFFF
 PARAM_BYTES = 16  # bias, mult, res_mult (int32 each), shift | res_shift << 8 (uint32)
+FQ_ENTRY_BITS, INT8_ENTRY_BITS = 16, 8  # hls_src FqPolicy::entry_t, Int8Policy::entry_t
 ACC_LIMIT = 1 << 31  # int8 engine accumulator (32 bits)
 
 
@@ -325,6 +326,11 @@ def _lpt(jobs: list[tuple[int, int]], lanes: int, capacity: int, max_j: int) -> 
     return lane_ch
 
 
+def entry_bytes(engine: str) -> int:
+    """Bytes of one weight-stream entry of `engine` ("fq" or "int8")."""
+    return (FQ_ENTRY_BITS if engine == "fq" else INT8_ENTRY_BITS) // 8
+
+
 @dataclass
 class PackedLayer:
     data: np.ndarray  # uint8, AXI aligned: parameter table, then the passes
@@ -358,11 +364,12 @@ def pack_layer(layer: ConvLayer, cfg: HardwareConfig) -> PackedLayer:
     if cfg.engine == "fq":
         coding = shift_coding(layer, cfg)
         chans = channel_entries_fq(layer, coding, cfg)
-        eb, dt, pad = 2, np.uint16, NOP_CODE
+        dt, pad = np.uint16, NOP_CODE
     else:
         coding = None
         chans = channel_entries_int8(layer)
-        eb, dt, pad = 1, np.int8, 0
+        dt, pad = np.int8, 0
+    eb = entry_bytes(cfg.engine)
     lengths = [len(c) for c in chans]
     passes = assign_lanes(lengths, P, cfg.max_nnz_per_lane, max_channels_per_lane(cfg), layer.name)
     blobs = [_params(layer).view(np.uint8).reshape(-1)]

@@ -16,8 +16,7 @@ from ..errors import InputError
 from ..ir import ACC_BITS, ConvLayer, IntegerGraph, PoolLayer, TensorInfo
 from ..model import CompressedModel, Node
 from ..model_validation import validate_model
-from ..reference.float_model import conv_geometry, pool_geometry
-from ..reference.patches import out_size
+from ..node_geometry import conv_geometry, out_size, pool_geometry
 from .requant import fixed_point
 from .validate import validate
 from .weights import lower_weights

@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..ir import ACC_BITS, INT16, ConvLayer, IntegerGraph, PoolLayer
-from ..reference.patches import out_size
+from ..node_geometry import out_size
 from .requant import SHIFT_MAX, SHIFT_MIN
 from .weights import levels_from_fields
 

@@ -6,11 +6,6 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 
-def out_size(size: int, kernel: int, stride: int, pad: int) -> int:
-    """Output length of a convolution/pool window along one axis (floor mode, like torch)."""
-    return (size + 2 * pad - kernel) // stride + 1
-
-
 def windows(x: np.ndarray, kernel: int, stride: int, pad: int, pad_value=0) -> np.ndarray:
     """(N, C, H, W) -> read-only view (N, C, OH, OW, k, k) of the padded input's windows."""
     if pad:
