@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "hls": ("fq_hls.commands.hls", "write (and run, when vitis_hls is on PATH) the Vitis HLS project"),
     "build": ("fq_hls.commands.build", "HLS + Vivado: build the overlay for a board"),
     "run": ("fq_hls.commands.run", "ResNet-18 inference through the PYNQ driver (board or emulated)"),
+    "doctor": ("fq_hls.commands.doctor", "versions, root, clocks, register map and a one-image check, for bug reports"),
     "report": ("fq_hls.commands.report", "resources and throughput: FQ against 8-bit designs"),
 }
 

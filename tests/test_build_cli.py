@@ -54,7 +54,9 @@ def test_build_without_tools_writes_every_script(tmp_path, monkeypatch, capsys):
     manifest = json.loads((out / "hw_config.json").read_text())
     assert manifest["built"] is False and manifest["hardware"]["board"] == "zcu104"
     script = (out / "run_on_board.py").read_text()
-    assert 'main(["run", str(Path(__file__).resolve().parent), "--engine", ENGINE' in script
+    assert 'main(["run", str(HERE), "--engine", ENGINE' in script
+    assert 'PYNQ_PYTHON = "/usr/local/share/pynq-venv/bin/python3"' in script
+    assert (out / "reference_logits.npz").is_file()
     assert 'ENGINE = "fq"' in script
 
 

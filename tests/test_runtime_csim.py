@@ -66,9 +66,57 @@ def test_one_image_and_batch_bit_exact(engine_acc):
     assert st.latency_ms["p50"] == pytest.approx(st.cycles / (acc.cfg.clock_mhz * 1e3), rel=0.5)
 
 
+def test_predict_with_overlapped_transfers_bit_exact(engine_acc):
+    engine, graph, acc = engine_acc
+    px = np.random.default_rng(7).integers(0, 256, size=(5, 8, 8, 3), dtype=np.uint8)
+    ref = np.asarray(run_integer(graph, graph.quantize_input(px)))
+    np.testing.assert_array_equal(acc.predict(px, batch_size=2), ref)
+    np.testing.assert_array_equal(acc.predict(px, overlap=False), ref)
+    t = acc.throughput_test(3)
+    assert t["images"] == 3 and t["images_per_s"] > 0 and t["fclk_mhz"] == pytest.approx(acc.cfg.clock_mhz)
+
+
+def test_cli_check_against_logits_shipped_at_build_time(tmp_path, capsys, monkeypatch):
+    from fq_hls.cli import main
+    from fq_hls.fqz import write_fqz
+    from fq_hls.runtime.refcheck import REFERENCE_NAME, write_reference
+
+    _cfg("fq")
+    monkeypatch.delenv("FQ_HLS_EMULATE", raising=False)
+    model = tiny_model("fq", seed=3)
+    build = tmp_path / "build"
+    build.mkdir()
+    write_fqz(model, build / "model.fqz")
+    (build / "hw_config.json").write_text(json.dumps({"hardware": hardware_config("pynq-z2", "fq", **SMALL).to_dict()}))
+    write_reference(build, lower(model))
+
+    def run(*extra):
+        rc = main(["run", str(build), "--emulate", "--images", "3", "--check", "--json", *extra])
+        return rc, json.loads(capsys.readouterr().out)
+
+    rc, out = run()
+    assert rc == 0 and out["bit_exact"] and out["reference"] == {"shipped": 3, "recomputed": 0}
+    rc, out = run("--check-on-board")
+    assert rc == 0 and out["bit_exact"] and out["reference"] == {"shipped": 0, "recomputed": 3}
+    # shipped logits that disagree with the board are reported (the check really uses them)
+    ref = dict(np.load(build / REFERENCE_NAME))
+    ref["logits"][1] += 1
+    np.savez(build / REFERENCE_NAME, **ref)
+    rc, out = run()
+    assert rc == 1 and out["bit_exact"] is False and out["mismatched_images"] == [1]
+
+    # fq-hls doctor: versions, register map, clock and a one-image check against the shipped logits
+    rc = main(["doctor", str(build), "--emulate", "--json"])
+    rep = json.loads(capsys.readouterr().out)
+    ov = rep["overlay"]
+    assert rc == 0 and rep["versions"]["pynq"] and ov["register_map"]["n_layers"] == "0x40"
+    assert ov["fclk_mhz"] == pytest.approx(100.0) and ov["one_image"]["bit_exact"]
+    assert ov["one_image"]["reference"] == {"shipped": 1, "recomputed": 0}
+
+
 def test_cli_run_emulated_check_json(tmp_path, capsys, monkeypatch):
     from fq_hls.cli import main
-    from fq_hls.fqz.container import write_fqz
+    from fq_hls.fqz import write_fqz
 
     _cfg("fq")
     monkeypatch.delenv("FQ_HLS_EMULATE", raising=False)

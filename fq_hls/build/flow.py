@@ -11,7 +11,8 @@ A build folder (`fq-hls build -o DIR`):
     DIR/model.fqz         the model the runtime loads into DDR (the IP does not depend on it)
     DIR/hw_config.json    {"hardware": HardwareConfig, ...}: what `fq-hls run DIR` reads
     DIR/build.sh          finishes the build by hand where the tools are
-    DIR/run_on_board.py   `fq-hls run DIR` on the board
+    DIR/run_on_board.py   `fq-hls run DIR` on the board (the pynq venv's interpreter, root checked)
+    DIR/reference_logits.npz  host-computed reference logits of the check images, for `run --check`
 
 After a real run, whenever the reports exist, check_reports compares them with the model and stops the flow
 (DesignCheckError) when a labelled pipelined loop misses its II or timing is not met.
@@ -115,7 +116,17 @@ def hls_flow(cfg: HardwareConfig, outdir: str | Path, model: str | Path | None, 
         if ip is None:
             raise ToolFailedError(f"export_design ran but no impl/ip/component.xml appeared under {outdir}")
         summary["ip"] = str(ip)
+        _check_ip_registers(ip)
     return summary
+
+
+def _check_ip_registers(ip_dir: Path) -> None:
+    """The exported IP's register map (its x<top>_hw.h) against the ABI, where Vitis HLS wrote one."""
+    from .regmap import check_driver_header, find_driver_header
+
+    header = find_driver_header(ip_dir)
+    if header is not None:
+        check_driver_header(header)
 
 
 def collect_hls_report(hls_dir: Path, report_dir: Path) -> dict:
@@ -166,22 +177,62 @@ vivado -mode batch -notrace -nojournal -log vivado.log -source build_overlay.tcl
 """
 
 _RUN_ON_BOARD = '''#!/usr/bin/env python3
-"""Run ResNet-18 inference on this overlay through the PYNQ driver: `fq-hls run <this folder>`.
+"""Run inference on this overlay through the PYNQ driver: `fq-hls run <this folder>` on the board.
 
-Copy the folder to the board (fq-hls installed there, `pip install fq-hls[board]`), then:
-    sudo python3 run_on_board.py [options of fq-hls run]
+On a PYNQ 3.x image pynq (and fq-hls, installed there with `pip install fq-hls[board]`, docs/board_guide.md)
+live in the pynq virtual environment, not in the system python3, and pynq needs root. Run
+
+    sudo {pynq_python} run_on_board.py [options of fq-hls run]
+
+or start it with any python3: it re-runs itself with the pynq venv's interpreter, and without root it prints
+the exact command to use instead.
 """
 
+import os
+import shlex
 import sys
 from pathlib import Path
 
-from fq_hls.cli import main
-
 ENGINE = "{engine}"  # the engine this overlay was built for
+PYNQ_PYTHON = "{pynq_python}"
+HERE = Path(__file__).resolve().parent
+
+
+def _root_command(python):
+    argv = [python, str(Path(__file__).resolve()), *sys.argv[1:]]
+    return "sudo env XILINX_XRT=/usr " + " ".join(shlex.quote(a) for a in argv)
+
+
+def launch():
+    try:
+        import pynq  # noqa: F401
+        from fq_hls.cli import main
+    except ImportError as e:
+        here = os.path.realpath(sys.executable)
+        if os.path.isfile(PYNQ_PYTHON) and here != os.path.realpath(PYNQ_PYTHON):
+            os.execv(PYNQ_PYTHON, [PYNQ_PYTHON, str(Path(__file__).resolve()), *sys.argv[1:]])
+        sys.stderr.write(f"run_on_board.py: {sys.executable} cannot import {e.name}; install fq-hls[board] into "
+                         f"the pynq venv ({PYNQ_PYTHON} -m pip install ...; docs/board_guide.md)\\n")
+        return 2
+    emulate = "--emulate" in sys.argv[1:] or os.environ.get("FQ_HLS_EMULATE", "") not in ("", "0")
+    wants_help = any(a in ("-h", "--help") for a in sys.argv[1:])
+    if not (emulate or wants_help) and hasattr(os, "geteuid") and os.geteuid() != 0:
+        sys.stderr.write("run_on_board.py: pynq needs root on the board to load the overlay; run:\\n  "
+                         + _root_command(sys.executable) + "\\n")
+        return 2
+    return main(["run", str(HERE), "--engine", ENGINE, *sys.argv[1:]])
+
 
 if __name__ == "__main__":
-    sys.exit(main(["run", str(Path(__file__).resolve().parent), "--engine", ENGINE, *sys.argv[1:]]))
+    sys.exit(launch())
 '''
+
+
+def launcher_text(engine: str, pynq_python: str | None = None) -> str:
+    """run_on_board.py for an overlay built for `engine` (pynq_python: the board's pynq interpreter)."""
+    from ..runtime.board import PYNQ_PYTHON
+
+    return _RUN_ON_BOARD.replace("{engine}", engine).replace("{pynq_python}", pynq_python or PYNQ_PYTHON)
 
 
 def _manifest(cfg: HardwareConfig, layout: BuildLayout, built: bool, report_files: dict) -> dict:
@@ -220,11 +271,16 @@ def write_build(cfg: HardwareConfig, root: str | Path, model: str | Path, *,
     vivado_project.write_vivado_project(cfg, layout.vivado, ip_repo=layout.hls, out_dir=layout.root,
                                         report_dir=layout.reports)
     copy_model(model, layout.model, validate=validate_model)
+    if validate_model:  # reference logits for `fq-hls run --check` on the board (runtime/refcheck.py)
+        from ..runtime.refcheck import write_reference
+        from ..runtime.runner import load_graph
+
+        write_reference(layout.root, load_graph(str(layout.model)))
     sh = layout.root / "build.sh"
     sh.write_text(_BUILD_SH)
     sh.chmod(0o755)
     run = layout.root / "run_on_board.py"
-    run.write_text(_RUN_ON_BOARD.replace("{engine}", cfg.engine))
+    run.write_text(launcher_text(cfg.engine))
     run.chmod(0o755)
     write_json(layout.config, _manifest(cfg, layout, False, {}))
     return layout
@@ -245,6 +301,9 @@ def collect_build(root: str | Path) -> dict:
     if hls_project.find_csynth_xml(layout.hls) is not None:
         out["hls"] = collect_hls_report(layout.hls, layout.reports)
         found["hls"] = "reports/hls.json"
+    ip = hls_project.find_exported_ip(layout.hls)
+    if ip is not None:
+        _check_ip_registers(ip)
     util = layout.reports / "vivado_utilization.rpt"
     timing = layout.reports / "vivado_timing_summary.rpt"
     if util.is_file() and timing.is_file():
@@ -275,8 +334,10 @@ def build_flow(cfg: HardwareConfig, root: str | Path, model: str | Path, *, runn
             f"scripts ({layout.vivado}) and {layout.model.name}. Finish the build where the tools are: "
             f"{layout.root / 'build.sh'}, then fq-hls build --collect -o {layout.root}")
     hls_project.run_hls(layout.hls / "run_hls.tcl", runner)
-    if hls_project.find_exported_ip(layout.hls) is None:
+    ip = hls_project.find_exported_ip(layout.hls)
+    if ip is None:
         raise ToolFailedError(f"export_design ran but no impl/ip/component.xml appeared under {layout.hls}")
+    _check_ip_registers(ip)  # before hours of Vivado on an IP the runtime could not drive
     # an II miss stops the build here, before hours of Vivado on an engine slower than the modelled one
     check_reports(cfg, layout.reports, layout.hls, hls=collect_hls_report(layout.hls, layout.reports), echo=False)
     if tools.which("vivado") is None:

@@ -22,14 +22,25 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="number of images (default: 10 with --data, else 1 random image)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="test images: cifar10-jpeg.npz, cifar-10-batches-py, an .npz with x/y, or 'digits'")
-    p.add_argument("--check", action="store_true", help="compare every image's logits bit for bit with the reference")
+    p.add_argument("--check", action="store_true",
+                   help="compare every image's logits bit for bit with the reference: the logits shipped in the "
+                        "build folder (reference_logits.npz, computed at build time) where it has the image, "
+                        "else recomputed here")
+    p.add_argument("--check-on-board", action="store_true",
+                   help="with --check: recompute every reference here, ignoring the shipped logits (slow on a board)")
+    p.add_argument("--batch-size", type=argtypes.positive_int, default=None, metavar="N",
+                   help="images prepared per batch; transfers overlap the accelerator's runs (default: all)")
+    p.add_argument("--no-overlap", action="store_true", help="one image at a time, no overlap of transfers and runs")
+    p.add_argument("--throughput", type=argtypes.images, default=None, metavar="N",
+                   help="also run the throughput test on N random inputs (images/s, DDR bytes/s, host time per step)")
+    p.add_argument("--fclk-mhz", type=argtypes.float_range(10.0, 800.0), default=None, metavar="MHZ",
+                   help="set PL clock 0 to this rate instead of the .hwh's")
     p.add_argument("--timeout", type=argtypes.positive_float, default=None, metavar="S",
                    help="seconds to wait for ap_done per image (a finite number > 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
 def _inputs(args, shape_chw, loaded):
-    import numpy as np
 
     from ..errors import InputError
 
@@ -39,10 +50,11 @@ def _inputs(args, shape_chw, loaded):
         if x.shape[1:] != (h, w, c):
             raise InputError(f"{args.data}: images are {x.shape[1:]} (HxWxC), the network takes {(h, w, c)}")
         return x, y
+    from ..runtime.refcheck import default_images
+
     n = args.images if args.images is not None else 1
     argtypes.check_image_budget(n, shape_chw, "--images")
-    c, h, w = shape_chw
-    return np.random.default_rng(0).integers(0, 256, size=(n, h, w, c), dtype=np.uint8), None
+    return default_images(n, shape_chw), None
 
 
 def run(args) -> int:
@@ -52,11 +64,11 @@ def run(args) -> int:
 
     loaded = None
     if args.data is not None:  # read (and checked) before the overlay loads
-        from ..runtime.datasets import load_images
+        from ..datasets import load_images
 
         loaded = load_images(args.data, args.images if args.images is not None else 10)
     acc = Accelerator.open(args.path, board=args.board, emulate=args.emulate, engine=args.engine,
-                           timeout_s=args.timeout)
+                           timeout_s=args.timeout, fclk_mhz=args.fclk_mhz)
     try:
         x, y = _inputs(args, tuple(acc.program.input_shape), loaded)
         if y is not None:  # an accuracy over labels the model does not have would mean nothing
@@ -64,7 +76,7 @@ def run(args) -> int:
 
             check_labels(y, acc.graph.num_classes, args.data)
         x_int8 = acc.prepare(x)
-        logits = acc.run(x_int8)
+        logits = acc.predict(x_int8, batch_size=args.batch_size, overlap=not args.no_overlap)
         st = acc.stats()
         result: dict = {
             "board": acc.cfg.board,
@@ -86,12 +98,13 @@ def run(args) -> int:
             real = acc.graph.dequantize(acc.graph.output, logits)
             result["top1"] = float(np.mean(np.argmax(real, axis=1) == y))
         if args.check:
-            from ..reference import run_integer
+            from ..runtime.refcheck import ShippedReference, check_logits
 
-            ref = np.asarray(run_integer(acc.graph, x_int8))
-            same = np.all(ref.astype(np.int64) == logits.astype(np.int64), axis=1)
-            result["bit_exact"] = bool(same.all())
-            result["mismatched_images"] = [int(i) for i in np.flatnonzero(~same)]
+            shipped = ShippedReference.find(args.path, acc.graph.num_classes)
+            result.update(check_logits(acc.graph, x_int8, logits, shipped, on_board=args.check_on_board))
+        if args.throughput is not None:
+            result["throughput"] = acc.throughput_test(args.throughput, batch_size=args.batch_size,
+                                                       overlap=not args.no_overlap)
     finally:
         acc.close()
 
@@ -103,13 +116,19 @@ def run(args) -> int:
         print(f"{where}: {result['images']} image(s)")
         print(f"  latency  p50 {lat['p50']:.3f} ms  p90 {lat['p90']:.3f} ms  p99 {lat['p99']:.3f} ms  "
               f"[evidence: {result['evidence']}]")
-        print(f"  fps      {result['fps']:.1f} (one image at a time) [evidence: {result['evidence']}]")
+        print(f"  fps      {result['fps']:.1f} (1000 / mean latency) [evidence: {result['evidence']}]")
         if acc.emulated:
             print(f"  cycles   {result['cycles']} at {result['clock_mhz']:g} MHz; emulation wall time "
                   f"{result['emulation_wall_ms']['mean']:.1f} ms/image (host, not the hardware)")
         if "top1" in result:
             print(f"  top-1    {100 * result['top1']:.2f} % on {result['images']} image(s)")
         if args.check:
+            src = result["reference"]
             print("  check    bit-exact vs reference: " + ("yes" if result["bit_exact"] else
-                                                            f"NO (images {result['mismatched_images']})"))
+                                                            f"NO (images {result['mismatched_images']})")
+                  + f" ({src['shipped']} shipped, {src['recomputed']} recomputed)")
+        if "throughput" in result:
+            t = result["throughput"]
+            print(f"  throughput {t['images_per_s']:.1f} images/s, {t['ddr_in_bytes_per_s'] / 1e6:.1f} MB/s DDR in, "
+                  f"fclk {t['fclk_mhz']:g} MHz [evidence: {t['evidence']}]")
     return 0 if result.get("bit_exact", True) else 1

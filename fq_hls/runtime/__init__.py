@@ -10,11 +10,13 @@ import importlib
 
 _EXPORTS = {
     "FQAccelDriver": "driver",
+    "FqOverlay": "overlay",
+    "read_hwh": "hwh",
     "EmulatedDevice": "emulated",
     "Accelerator": "runner",
     "LatencyStats": "runner",
     "load_graph": "runner",
-    "load_images": "datasets",
+    "load_images": ".datasets",  # fq_hls.datasets: the one dataset reader (numpy + Pillow)
     "hwh_text": "hwh",
     "write_emulation_overlay": "hwh",
 }

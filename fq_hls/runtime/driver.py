@@ -2,6 +2,15 @@
 
 pynq binds this class to every IP of type `abi.VLNV` it finds in an overlay's .hwh. The same code drives the
 real board (MMIO through /dev/mem) and the emulated board (MMIO through pynq's register read/write hooks).
+
+Two checks against the overlay's .hwh before any register is written:
+
+* the register map pynq parsed from the .hwh (the synthesized IP's) must have every register of the ABI at
+  its offset (`fq_hls.hw.abi`), else the driver refuses, naming the register: a bitstream built from other
+  HLS sources (e.g. without 64-bit m_axi addresses) would take the pointers at the wrong offsets;
+* every pointer must fall, with the whole buffer, inside an address range that the block design maps to the
+  m_axi master carrying it (`set_address_map`, from `hwh.read_hwh`), else the IP would read or write
+  nothing the host sees.
 """
 
 from __future__ import annotations
@@ -17,18 +26,35 @@ from ..hw import abi
 _POINTERS = ("weights", "act_in", "act_out", "desc", "act_in2")
 
 
-def _address(name: str, buf) -> int:
-    """Physical address of a pynq buffer (or an int address); named errors for anything else."""
+def _address(name: str, buf) -> tuple[int, int]:
+    """Physical address and byte size of a pynq buffer (or an int address, size 1); named errors otherwise."""
     if isinstance(buf, (int, np.integer)):
-        addr = int(buf)
+        addr, nbytes = int(buf), 1
     else:
         addr = getattr(buf, "device_address", None)
         if addr is None:
             raise DeviceError(f"fq_accel argument {name!r}: not a buffer from pynq.allocate (no device address)")
-        addr = int(addr)
-    if addr <= 0 or addr >= 1 << 64:
+        addr, nbytes = int(addr), max(1, int(getattr(buf, "nbytes", 1)))
+    if addr <= 0 or addr + nbytes > 1 << 64:
         raise DeviceError(f"fq_accel argument {name!r}: physical address 0x{addr:x} is out of range")
-    return addr
+    return addr, nbytes
+
+
+def check_register_map(registers: dict, where: str) -> None:
+    """Refuse a register map (pynq's ip_dict[...]['registers']) that differs from the ABI, naming the register."""
+    from .hwh import expected_registers
+
+    if not registers:
+        raise DeviceError(f"{where}: the .hwh gives fq_accel no register map; cannot check it against the ABI")
+    for name, offset in expected_registers().items():
+        reg = registers.get(name)
+        if reg is None:
+            raise DeviceError(f"{where}: register {name!r} (ABI offset 0x{offset:02x}) is missing from the .hwh "
+                              "register map; the IP was built from other sources (docs/accel_abi.md)")
+        got = int(reg.get("address_offset", -1))
+        if got != offset:
+            raise DeviceError(f"{where}: register {name!r} is at offset 0x{got:02x} in the .hwh, the ABI has "
+                              f"0x{offset:02x}; rebuild the IP from this checkout (docs/accel_abi.md)")
 
 
 class FQAccelDriver(DefaultIP):
@@ -40,6 +66,20 @@ class FQAccelDriver(DefaultIP):
         super().__init__(description)
         self.name = description.get("fullpath", abi.TOP)
         self.phys_addr = int(description["phys_addr"])
+        check_register_map(description.get("registers") or {}, f"{self.name} ({abi.VLNV})")
+        # m_axi bundle -> [base, end) ranges the block design maps; None: not known (no .hwh read yet)
+        self.address_map: dict[str, list[tuple[int, int]]] | None = None
+
+    def set_address_map(self, ranges: dict[str, list[tuple[int, int]]], source: str = "the .hwh") -> None:
+        """The DDR ranges each m_axi bundle reaches (from `hwh.read_hwh(...).master_ranges`)."""
+        from .hwh import BUNDLES
+
+        amap = {b: list(ranges.get(f"m_axi_{b}", ranges.get(b, []))) for b in BUNDLES}
+        for b, rs in amap.items():
+            if not rs:
+                raise DeviceError(f"{source}: the block design maps no memory to {self.name}/m_axi_{b}; "
+                                  "the IP could not reach the buffers (check the address editor)")
+        self.address_map = amap
 
     def __repr__(self) -> str:
         return f"FQAccelDriver({self.name!r} at 0x{self.phys_addr:x})"
@@ -53,8 +93,22 @@ class FQAccelDriver(DefaultIP):
     def is_idle(self) -> bool:
         return bool(self.ctrl & abi.AP_IDLE)
 
+    def check_address(self, name: str, addr: int, nbytes: int = 1) -> None:
+        """Refuse a buffer [addr, addr + nbytes) that no range mapped to the pointer's m_axi master holds."""
+        if self.address_map is None:
+            return
+        from .hwh import POINTER_BUNDLE
+
+        bundle = POINTER_BUNDLE[name]
+        ranges = self.address_map[bundle]
+        if not any(lo <= addr and addr + nbytes <= hi for lo, hi in ranges):
+            mapped = ", ".join(f"0x{lo:x}-0x{hi - 1:x}" for lo, hi in ranges)
+            raise DeviceError(f"fq_accel argument {name!r}: buffer 0x{addr:x}+{nbytes} is not mapped to "
+                              f"{self.name}/m_axi_{bundle} (mapped: {mapped})")
+
     def set_pointer(self, name: str, buf) -> int:
-        addr = _address(name, buf)
+        addr, nbytes = _address(name, buf)
+        self.check_address(name, addr, nbytes)
         off = abi.REGISTERS[name]
         self.write(off, addr & 0xFFFF_FFFF)
         self.write(off + 4, addr >> 32)

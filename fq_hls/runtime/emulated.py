@@ -9,6 +9,12 @@
   overlay (ap_ctrl_hs, ap_done clear-on-read).
 * Overlay: `get_bitfile_metadata` parses the .hwh with pynq's own parser (pynqmetadata) and `download` "loads"
   it: an emulated IP is created for every IP of type `abi.VLNV`.
+* PS clocks: the device reports the board's CPU architecture (armv7l / aarch64) and serves the PS clock
+  registers that `pynq.Clocks` programs (Zynq-7000 SLCR, ZynqMP CRL_APB/CRF_APB), so `Overlay.download`
+  sets the PL clocks from the .hwh's clock table through pynq's own code, and `Clocks.fclk0_mhz` reads back
+  the rate the emulated IP is timed at.
+* Small buffers: as XRT 2.17 (PYNQ 3.1) does on ZynqMP, buffers of 4 KB or less come from high DDR (above
+  4 GB), so a design that does not map high DDR sees the problem here first.
 * Compute: writing ap_start runs the kernel (by default the C-simulated HLS engine, `fq_hls.csim`) in a
   thread on the DDR bytes the pointer registers point to; the IP reports ap_done/ap_idle when it returns.
 
@@ -38,6 +44,26 @@ from ..hw.config import HardwareConfig, hardware_config
 ENV = "FQ_HLS_EMULATE"
 KernelFn = Callable[[np.ndarray, np.ndarray, np.ndarray, int], list]  # (weights, act, desc, n_layers) -> cycles
 PAGE = 4096
+SMALL_BYTES = 4096  # XRT 2.17 on ZynqMP may place buffers this small above 4 GB
+HIGH_DDR = 0x8_0000_0000  # ZynqMP high DDR (DDR_HIGH segment)
+
+# PS clock registers as a PYNQ image boots them (fclk0 = 100 MHz): absolute address -> value.
+# Zynq-7000 SLCR: 50 MHz crystal; IO PLL x20 = 1000 MHz, ARM PLL x26 = 1300 MHz (CPU /2 = 650 MHz),
+# FPGA0_CLK_CTRL divisors 10 x 1 from the IO PLL.
+_ZYNQ7_CLOCK_REGS = {
+    0xF800_0100: 26 << 12, 0xF800_0104: 21 << 12, 0xF800_0108: 20 << 12, 0xF800_0120: 2 << 8,
+    0xF800_0170: (1 << 20) | (10 << 8), 0xF800_0180: (1 << 20) | (10 << 8),
+    0xF800_0190: (1 << 20) | (10 << 8), 0xF800_01A0: (1 << 20) | (10 << 8),
+}
+# ZynqMP CRL_APB / CRF_APB: 33.333 MHz reference; IOPLL x90 / 2, RPLL x72 / 2, APLL x72 / 2, DPLL, VPLL;
+# PL0..3_REF_CTRL: clock active, IOPLL, divisors 15 x 1 (99.999 MHz).
+_ZYNQMP_CLOCK_REGS = {
+    0xFF5E_0020: (1 << 16) | (90 << 8), 0xFF5E_0030: (1 << 16) | (72 << 8),
+    **{0xFF5E_00C0 + 4 * i: (1 << 24) | (1 << 16) | (15 << 8) for i in range(4)},
+    0xFD1A_0020: (1 << 16) | (72 << 8), 0xFD1A_002C: (1 << 16) | (64 << 8), 0xFD1A_0038: (1 << 16) | (90 << 8),
+    0xFD1A_0060: 1 << 8,
+}
+_CLOCK_WINDOWS = {"zynq7": [(0xF800_0000, 0x200)], "zynqmp": [(0xFF5E_0000, 0x100), (0xFD1A_0000, 0x100)]}
 
 
 @dataclass
@@ -59,10 +85,12 @@ class _Region:
 class EmulatedMemory:
     """Bump allocator over an emulated DDR address range; one host array + one DDR array per buffer."""
 
-    def __init__(self, device: EmulatedDevice, base: int, size: int):
+    def __init__(self, device: EmulatedDevice, base: int, size: int, small_base: int | None = None):
         self.device = device
         self.base, self.size = base, size
         self._next = base
+        self.small_base = small_base  # buffers <= SMALL_BYTES are placed from here (XRT 2.17 on ZynqMP)
+        self._next_small = small_base
         self._bases: list[int] = []
         self._regions: dict[int, _Region] = {}  # bo -> region
         self._by_base: dict[int, int] = {}  # base -> bo
@@ -75,14 +103,19 @@ class EmulatedMemory:
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         span = max(PAGE, -(-nbytes // PAGE) * PAGE)
         with self._lock:
-            if self._next + span > self.base + self.size:
+            if self._next_small is not None and nbytes <= SMALL_BYTES:
+                addr, self._next_small = self._next_small, self._next_small + span
+                self._bo += 1
+                bo = self._bo
+            elif self._next + span > self.base + self.size:
                 raise DeviceError(
                     f"emulated DDR exhausted: {nbytes} bytes requested, "
                     f"{self.base + self.size - self._next} of {self.size} left"
                 )
-            addr, self._next = self._next, self._next + span
-            self._bo += 1
-            bo = self._bo
+            else:
+                addr, self._next = self._next, self._next + span
+                self._bo += 1
+                bo = self._bo
         host = np.zeros(max(nbytes, 1), np.uint8)
         region = _Region(addr, nbytes, weakref.ref(host), None if not cacheable else np.zeros(max(nbytes, 1), np.uint8))
         buf = PynqBuffer(shape, dtype, buffer=host, device=self.device, device_address=addr, bo=bo,
@@ -221,15 +254,19 @@ class EmulatedDevice(pynq.Device):
         self.cfg = cfg
         self.name = f"{cfg.info.pynq_board} (emulated)"
         self.capabilities = {"REGISTER_RW": True}
-        self.arch = "emulated"
+        family = cfg.info.family
+        self.arch = "armv7l" if family == "zynq7" else "aarch64"  # what pynq.Clocks dispatches on
         self.timestamp = ""
         self.bitfile_name = ""
         self.clock_mhz: dict[int, float] = {}
         self._kernel = kernel
         # PS DDR seen by the PL: Zynq-7000 0x0..0x3fff_ffff, ZynqMP low DDR 0x0..0x7fff_ffff; leave page 0 free.
-        base, size = (0x1000_0000, 0x3000_0000) if cfg.info.family == "zynq7" else (0x1000_0000, 0x6000_0000)
-        self._memory = EmulatedMemory(self, base, size)
+        base, size = (0x1000_0000, 0x1000_0000) if family == "zynq7" else (0x1000_0000, 0x6000_0000)
+        self._memory = EmulatedMemory(self, base, size, None if family == "zynq7" else HIGH_DDR)
         self.ips: dict[int, EmulatedAccel] = {}  # base address -> IP
+        self.ps_regs: dict[int, int] = dict(_ZYNQ7_CLOCK_REGS if family == "zynq7" else _ZYNQMP_CLOCK_REGS)
+        self._ps_windows = _CLOCK_WINDOWS[family]
+        self.parsed_clock_dict: dict = {}  # the .hwh's clock table as pynq's parser gave it
 
     def __repr__(self) -> str:
         return f"EmulatedDevice({self.cfg.board!r}, engine={self.cfg.engine!r})"
@@ -258,9 +295,15 @@ class EmulatedDevice(pynq.Device):
                 return ip, address - base
         raise DeviceError(f"emulated board: no IP at address 0x{address:x} (is the overlay downloaded?)")
 
+    def _is_ps_reg(self, address: int) -> bool:
+        return any(base <= address < base + size for base, size in self._ps_windows)
+
     def read_registers(self, address: int, length: int) -> bytes:
         out = bytearray()
         for a in range(address, address + length, 4):
+            if self._is_ps_reg(a):
+                out += self.ps_regs.get(a, 0).to_bytes(4, "little")
+                continue
             ip, off = self._ip_at(a)
             out += int(ip.read(off)).to_bytes(4, "little")
         return bytes(out[:length])
@@ -269,8 +312,12 @@ class EmulatedDevice(pynq.Device):
         if len(data) % 4:
             raise DeviceError(f"emulated board: register write of {len(data)} bytes at 0x{address:x} is not whole words")
         for i in range(0, len(data), 4):
+            value = int.from_bytes(data[i : i + 4], "little")
+            if self._is_ps_reg(address + i):
+                self.ps_regs[address + i] = value
+                continue
             ip, off = self._ip_at(address + i)
-            ip.write(off, int.from_bytes(data[i : i + 4], "little"))
+            ip.write(off, value)
 
     # --- overlay -----------------------------------------------------------------------------------------
     def get_bitfile_metadata(self, bitfile_name: str, partial: bool = False):
@@ -282,9 +329,14 @@ class EmulatedDevice(pynq.Device):
         if not os.path.isfile(hwh):
             raise DeviceError(f"{hwh}: no .hwh next to {bitfile_name}; pynq needs it to find the fq_accel IP")
         parser = RuntimeMetadataParser(Metadata(input=hwh))
-        # the emulated PS has no clock registers to program: keep the rates, hand pynq an empty clock table
+        self.parsed_clock_dict = {i: dict(c) for i, c in parser.clock_dict.items()}
         self.clock_mhz = {i: c["frequency"] for i, c in parser.clock_dict.items() if c.get("enable")}
-        parser.clock_dict = {}
+        # pynq.Clocks keeps the first device it was used with; point it at this board's clock registers
+        # (on a board there is one device, so pynq never needs this)
+        from pynq.ps import Clocks
+
+        if "_real_instance" in vars(Clocks):
+            delattr(Clocks, "_real_instance")
         return parser
 
     def download(self, bitstream, parser=None):
@@ -304,6 +356,15 @@ class EmulatedDevice(pynq.Device):
         pass
 
     # --- emulation only ------------------------------------------------------------------------------------
+    def pl_clock_mhz(self, i: int = 0) -> float:
+        """The rate PL clock `i` runs at, from the emulated clock registers (what pynq.Clocks programmed)."""
+        from pynq.ps import Clocks
+
+        Clocks.set_device(self)
+        if "_real_instance" in vars(Clocks) and _clocks_device(Clocks) is not self:
+            delattr(Clocks, "_real_instance")
+        return float(Clocks._instance.get_pl_clk(i))
+
     def ip(self, address: int) -> EmulatedAccel:
         return self._ip_at(address)[0]
 
@@ -317,6 +378,12 @@ class EmulatedDevice(pynq.Device):
                 raise err
             raise DeviceError(f"emulated {ip.name}: the C-simulated kernel failed: {err}") from err
         return list(ip.last_cycles or [])
+
+
+def _clocks_device(clocks) -> object:
+    inst = vars(clocks).get("_real_instance")
+    mmio = getattr(inst, "_slcr_mmio", None) or getattr(inst, "_crl_mmio", None)
+    return getattr(mmio, "device", None)
 
 
 class _LazyKernel:

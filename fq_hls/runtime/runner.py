@@ -24,6 +24,7 @@ from ..ir import IntegerGraph
 from ..safeio import read_regular
 
 CONFIG_NAMES = ("hw_config.json", "hardware_config.json", "config.json")
+MIN_BUFFER_BYTES = 8192  # XRT 2.17 (PYNQ 3.1) may place buffers of <= 4 KB above 4 GB: allocate more
 BOARD_TIMEOUT_S = 10.0  # a ResNet-18 on the smallest board takes well under a second
 EMULATED_TIMEOUT_S = 3600.0  # the C-simulation is far slower than the hardware
 
@@ -87,6 +88,17 @@ def _load_config(folder: str, board: str | None, engine: str) -> tuple[HardwareC
         raise InputError(str(e)) from None
 
 
+def _board_hint(e: BaseException) -> str:
+    """What to do when pynq cannot load the overlay on what looks like a board."""
+    if isinstance(e, PermissionError) or "ermission" in str(e):
+        from .board import root_command
+
+        return f" (pynq needs root on the board: {root_command()})"
+    if not os.path.exists("/dev/mem") or not os.path.isdir("/sys/class/fpga_manager"):
+        return " (this is no Zynq board: no FPGA manager; off the board, run with --emulate)"
+    return ""
+
+
 def _find_bitfile(folder: str, manifest: dict) -> str | None:
     named = manifest.get("bitstream")
     if named:
@@ -126,10 +138,9 @@ class Accelerator:
 
     def __init__(self, graph: IntegerGraph, cfg: HardwareConfig, *, bitfile: str | None = None,
                  emulate: bool = False, device=None, kernel=None, timeout_s: float | None = None,
-                 program=None):
+                 program=None, fclk_mhz: float | None = None, emulated_hwh: dict | None = None):
         if timeout_s is not None and not (isinstance(timeout_s, (int, float)) and 0 < timeout_s < float("inf")):
             raise InputError(f"timeout {timeout_s!r}: expected a finite number of seconds > 0")
-        import pynq
 
         from . import driver as _driver  # registers FQAccelDriver with pynq (bindto VLNV) before the Overlay
 
@@ -159,7 +170,7 @@ class Accelerator:
                 raise DeviceError(f"emulate=True but device {device!r} is not an EmulatedDevice")
             if bitfile is None:  # no Vivado build: an overlay description written from the ABI
                 self._tmp = tempfile.TemporaryDirectory(prefix="fq_hls_emulated_")
-                bitfile = write_emulation_overlay(self._tmp.name, cfg)
+                bitfile = write_emulation_overlay(self._tmp.name, cfg, **(emulated_hwh or {}))
         elif bitfile is None:
             raise InputError("a real board needs the overlay's bitstream (.bit with its .hwh); pass the build folder")
         else:
@@ -172,25 +183,35 @@ class Accelerator:
         self.bitfile = bitfile
         self.timeout_s = timeout_s if timeout_s is not None else (EMULATED_TIMEOUT_S if self.emulated else BOARD_TIMEOUT_S)
 
+        from .hwh import INSTANCE, read_hwh
+        from .overlay import FqOverlay
+
+        if not self.emulated and os.path.isdir("/sys/class/fpga_manager"):  # a board: pynq needs root
+            from .board import check_root
+
+            check_root()
         try:
-            self.overlay = pynq.Overlay(bitfile, device=device)
-        except (OSError, RuntimeError, ValueError) as e:  # not root, no FPGA manager, unreadable .hwh, ...
-            hint = "" if self.emulated else " (off the board, run with --emulate)"
+            self.overlay = FqOverlay(bitfile, device=device, hw_config=cfg, fclk_mhz=fclk_mhz)
+        except (OSError, RuntimeError, ValueError, TypeError) as e:  # not root, no FPGA manager, bad .hwh, ...
+            hint = "" if self.emulated else _board_hint(e)
             raise DeviceError(f"{bitfile}: pynq could not load the overlay ({type(e).__name__}: {e}){hint}") from e
+        self.overlay.attach(self)
         self.driver = self._find_driver(_driver.FQAccelDriver)
+        hwh = self.overlay.hwh
+        instance = self.driver.name.rsplit("/", 1)[-1]
+        if not hwh.master_ranges and instance != INSTANCE:  # an IP instance named otherwise in the design
+            hwh = read_hwh(hwh.path, instance)
+        self.driver.set_address_map(hwh.master_ranges, hwh.path)
         dev = self.overlay.device
-        self.clock_mhz = self._pl_clock_mhz(dev)
+        self.clock_mhz = self._pl_clock_mhz()
 
         p = self.program
-        self.weights = pynq.allocate((max(1, p.weights.size),), np.uint8, target=dev)
-        self.desc = pynq.allocate(p.descriptors.shape, np.uint32, target=dev)
-        self.act = pynq.allocate((p.act_bytes,), np.uint8, target=dev)
-        for name, buf, need in (("weights", self.weights, p.weights.nbytes), ("desc", self.desc, p.descriptors.nbytes),
-                                ("act", self.act, p.act_bytes)):
-            if buf.nbytes < need:
-                raise DeviceError(f"buffer {name!r}: pynq.allocate gave {buf.nbytes} bytes, the program needs {need}")
+        self.weights = self._allocate(dev, p.weights.nbytes)
+        self.desc = self._allocate(dev, p.descriptors.nbytes)
+        self.act = self._allocate(dev, p.act_bytes)
+        self.act2 = None  # second activation buffer, allocated by the first overlapped predict()
         self.weights[: p.weights.size] = p.weights
-        self.desc[:] = p.descriptors
+        self.desc[: p.descriptors.nbytes] = np.ascontiguousarray(p.descriptors).view(np.uint8).reshape(-1)
         self.weights.sync_to_device()
         self.desc.sync_to_device()
         self.driver.set_args(self.weights, self.act, self.desc, self.n_layers)
@@ -223,16 +244,24 @@ class Accelerator:
         if p.num_classes != self.graph.num_classes:
             raise DeviceError(f"program field 'num_classes' {p.num_classes} != the graph's {self.graph.num_classes}")
 
-    def _pl_clock_mhz(self, dev) -> float:
-        """The PL clock the IP runs at: the emulated .hwh's rate, pynq's fclk0 on a board, else the config's."""
-        if self.emulated:
-            return float(getattr(dev, "clock_mhz", {}).get(0) or self.cfg.clock_mhz)
+    def _pl_clock_mhz(self) -> float:
+        """The PL clock the IP runs at, read back from the PS clock registers after pynq programmed them."""
         try:
-            import pynq
-
-            return float(pynq.Clocks.fclk0_mhz)
+            return float(self.overlay.fclk_mhz)
         except Exception:  # clock registers unreadable (e.g. not root): the configured rate
+            if self.emulated:
+                raise
             return float(self.cfg.clock_mhz)
+
+    @staticmethod
+    def _allocate(dev, nbytes: int):
+        """A uint8 pynq buffer of at least `nbytes`, never small enough for XRT to place it above 4 GB."""
+        import pynq
+
+        buf = pynq.allocate((max(int(nbytes), MIN_BUFFER_BYTES),), np.uint8, target=dev)
+        if buf.nbytes < nbytes:
+            raise DeviceError(f"pynq.allocate gave {buf.nbytes} bytes, the program needs {nbytes}")
+        return buf
 
     def _find_driver(self, cls):
         hits = [k for k, v in self.overlay.ip_dict.items() if str(v.get("type", "")).startswith(abi.VLNV.rpartition(":")[0])]
@@ -268,10 +297,25 @@ class Accelerator:
     def run_one(self, x_chw: np.ndarray) -> np.ndarray:
         """One int8 (C, H, W) input -> int32 (num_classes,) logits."""
         t0 = time.perf_counter()
-        self.program.write_input(self.act, x_chw)
-        self.act.sync_to_device()
+        self._stage(self.act, x_chw)
+        self._point(self.act)
         self.driver.start()
-        waited = self.driver.wait(self.timeout_s)
+        self._finish(self.driver.wait(self.timeout_s))
+        logits = self._read(self.act)
+        self._wall_ms.append((time.perf_counter() - t0) * 1e3)
+        return logits
+
+    # steps of one image, shared by run_one and the overlapped predict
+    def _stage(self, act, x_chw: np.ndarray) -> None:
+        self.program.write_input(act, x_chw)
+        act.sync_to_device()
+
+    def _point(self, act) -> None:
+        if self.driver.get_pointer("act_in") != act.device_address:
+            for name in ("act_in", "act_out", "act_in2"):
+                self.driver.set_pointer(name, act)
+
+    def _finish(self, waited_s: float) -> None:
         if self.emulated:
             cycles = self.overlay.device.check(self.driver.phys_addr)
             if not cycles:
@@ -279,13 +323,128 @@ class Accelerator:
             self._cycles = int(sum(cycles))
             self._latency_ms.append(self._cycles / (self.clock_mhz * 1e3))
         else:
-            self._latency_ms.append(waited * 1e3)
-        self.act.sync_from_device()
-        logits = np.array(self.program.read_output(self.act), dtype=np.int32)
-        self._wall_ms.append((time.perf_counter() - t0) * 1e3)
+            self._latency_ms.append(waited_s * 1e3)
+
+    def _read(self, act) -> np.ndarray:
+        act.sync_from_device()
+        logits = np.array(self.program.read_output(act), dtype=np.int32)
         if logits.shape != (self.program.num_classes,):
             raise DeviceError(f"program.read_output gave shape {logits.shape}, expected ({self.program.num_classes},)")
         return logits
+
+    def predict(self, images: np.ndarray, batch_size: int | None = None, overlap: bool = True,
+                profile: bool = False):
+        """Logits like `run`, with the host's transfers overlapping the accelerator's runs.
+
+        Two activation buffers take turns: while the IP runs image n on one, the host reads the logits of
+        image n - 1 from the other and writes image n + 1 into it (the engine works in place on its
+        activation buffer, so the next input cannot go into the buffer being run). `batch_size` images are
+        prepared (quantized) at a time. `profile=True` also returns the host time per step (ms per image).
+        """
+        if batch_size is not None and not (isinstance(batch_size, (int, np.integer)) and batch_size >= 1):
+            raise InputError(f"batch_size {batch_size!r}: expected an integer >= 1")
+        single = np.asarray(images).ndim == 3
+        steps = {"prepare": 0.0, "write": 0.0, "wait": 0.0, "read": 0.0}
+        raw = np.asarray(images)
+        raw = raw[None] if single else raw
+        n = len(raw)
+        bs = int(batch_size or max(1, n))
+        out = np.zeros((n, self.program.num_classes), np.int32)
+        if overlap and self.act2 is None and n > 1:
+            self.act2 = self._allocate(self.overlay.device, self.program.act_bytes)
+        bufs = [self.act, self.act2] if overlap and n > 1 else [self.act]
+        t_all = time.perf_counter()
+        x = np.zeros((0,), np.int8)
+        x_at = 0  # index of x[0] in the whole input
+
+        def inp(i: int) -> np.ndarray:
+            nonlocal x, x_at
+            if not x_at <= i < x_at + len(x):
+                t = time.perf_counter()
+                x, x_at = self.prepare(raw[i : i + bs]), i
+                steps["prepare"] += time.perf_counter() - t
+            return x[i - x_at]
+
+        if n:
+            t = time.perf_counter()
+            self._stage(bufs[0], inp(0))
+            steps["write"] += time.perf_counter() - t
+        for i in range(n):
+            cur = bufs[i % len(bufs)]
+            self._point(cur)
+            self.driver.start()
+            t = time.perf_counter()
+            if len(bufs) == 2:
+                if i > 0:  # the other buffer: logits of image i - 1 out, input of image i + 1 in
+                    out[i - 1] = self._read(bufs[(i - 1) % 2])
+                    steps["read"] += time.perf_counter() - t
+                    t = time.perf_counter()
+                if i + 1 < n:
+                    self._stage(bufs[(i + 1) % 2], inp(i + 1))
+                    steps["write"] += time.perf_counter() - t
+            t = time.perf_counter()
+            self._finish(self.driver.wait(self.timeout_s))
+            steps["wait"] += time.perf_counter() - t
+            if len(bufs) == 1:
+                t = time.perf_counter()
+                out[i] = self._read(cur)
+                steps["read"] += time.perf_counter() - t
+                if i + 1 < n:
+                    t = time.perf_counter()
+                    self._stage(cur, inp(i + 1))
+                    steps["write"] += time.perf_counter() - t
+        if len(bufs) == 2 and n:
+            t = time.perf_counter()
+            out[n - 1] = self._read(bufs[(n - 1) % 2])
+            steps["read"] += time.perf_counter() - t
+        wall = time.perf_counter() - t_all
+        if n:
+            self._wall_ms.extend([wall * 1e3 / n] * n)
+        result = out[0] if single else out
+        if profile:
+            return result, {k: v * 1e3 / max(1, n) for k, v in steps.items()} | {"total": wall * 1e3 / max(1, n)}
+        return result
+
+    def throughput_test(self, images: int = 32, batch_size: int | None = None, overlap: bool = True,
+                        seed: int = 0) -> dict:
+        """Run `images` random inputs through `predict` and report what FINN's throughput_test reports.
+
+        `images_per_s`: on a board, images over the host wall time of the whole run; on the emulated board,
+        the C-simulated cycles at the PL clock (the hardware's rate with transfers hidden by the overlap;
+        evidence "csim"). DDR bytes/s count what each image moves: the weight stream and descriptors read
+        by the IP, the input written and the logits read by the host.
+        """
+        if not (isinstance(images, (int, np.integer)) and images >= 1):
+            raise InputError(f"images {images!r}: expected an integer >= 1")
+        c, h, w = (int(v) for v in self.program.input_shape)
+        x = np.random.default_rng(seed).integers(-128, 128, size=(int(images), c, h, w), dtype=np.int8)
+        first = len(self._latency_ms)
+        t0 = time.perf_counter()
+        _, host_ms = self.predict(x, batch_size=batch_size, overlap=overlap, profile=True)
+        wall_s = time.perf_counter() - t0
+        lat_ms = self._latency_ms[first:]
+        if self.emulated:
+            ips = 1000.0 * len(lat_ms) / sum(lat_ms)
+        else:
+            ips = len(lat_ms) / wall_s
+        p = self.program
+        bytes_in = p.weights.nbytes + p.descriptors.nbytes + c * h * w
+        bytes_out = 4 * p.num_classes
+        return {
+            "evidence": "csim" if self.emulated else "board",
+            "images": len(lat_ms),
+            "batch_size": int(batch_size or images),
+            "overlap": bool(overlap),
+            "runtime_s": wall_s,
+            "images_per_s": ips,
+            "ddr_in_bytes_per_image": bytes_in,
+            "ddr_out_bytes_per_image": bytes_out,
+            "ddr_in_bytes_per_s": bytes_in * ips,
+            "ddr_out_bytes_per_s": bytes_out * ips,
+            "fclk_mhz": self.clock_mhz,
+            "latency_ms_mean": float(np.mean(lat_ms)),
+            "host_ms_per_image": host_ms,
+        }
 
     def run(self, images: np.ndarray) -> np.ndarray:
         """Logits (N, num_classes) int32 for a batch, (num_classes,) for one image; image by image."""
@@ -303,7 +462,7 @@ class Accelerator:
             images=len(self._latency_ms),
             latency_ms=lat,
             fps=1000.0 / lat["mean"] if lat["mean"] > 0 else float("inf"),
-            clock_mhz=self.clock_mhz if self.emulated else None,
+            clock_mhz=self.clock_mhz,
             cycles=self._cycles,
             wall_ms=_percentiles(self._wall_ms),
         )
@@ -313,7 +472,7 @@ class Accelerator:
         self._wall_ms.clear()
 
     def close(self) -> None:
-        for name in ("weights", "desc", "act"):
+        for name in ("weights", "desc", "act", "act2"):
             buf = getattr(self, name, None)
             if buf is not None:
                 buf.freebuffer()
