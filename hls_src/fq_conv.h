@@ -94,6 +94,8 @@ decode_entry:
             dec_t d;
             kpos_t k;
             const uint8_t* ep = w + off + (e * cfg::P + l) * Pol::ENTRY_BYTES;
+            FQ_PORT("gmem_w", 0, 0, (L.w_off + off + (e * cfg::P + l) * Pol::ENTRY_BYTES) / cfg::AXI_BYTES, false,
+                    AXI_BEAT)
             const typename Pol::entry_t raw = Pol::ENTRY_BYTES == 2 ? typename Pol::entry_t(ep[0] | (ep[1] << 8))
                                                                      : typename Pol::entry_t(int8_t(ep[0]));
             ok &= Pol::decode(raw, pos[l], chcnt[l], kb, L, d, k);

@@ -59,6 +59,8 @@ load_flat_ch:
                 act_t v = pad_value;
                 if (iy >= 0 && iy < int(L.in_h) && x >= 0 && x < int(L.in_w)) {
                     v = act_of(src[off[j] - pad_off], sgn);
+                    FQ_PORT(j < cfg::AXI_BYTES ? "gmem_in" : "gmem_in2", 0, 0,
+                            (L.in_off + (ci0 + ci) * map + off[j] - pad_off) / cfg::AXI_BYTES, false, AXI_BEAT)
                 }
                 bt.v[j] = v;
                 c[j] += step_c;
@@ -125,7 +127,11 @@ load_row:
                         int x = int(lb_beat_col(g, b, j)) - int(L.pad);
                         act_t v = pad_value;
                         const uint8_t* src = j < cfg::AXI_BYTES ? row : row2;  // port of this lane of the beat
-                        if (inside && x >= 0 && x < int(L.in_w)) v = act_of(src[x], sgn);
+                        if (inside && x >= 0 && x < int(L.in_w)) {
+                            v = act_of(src[x], sgn);
+                            FQ_PORT(j < cfg::AXI_BYTES ? "gmem_in" : "gmem_in2", 0, 0,
+                                    (L.in_off + roff + x) / cfg::AXI_BYTES, false, AXI_BEAT)
+                        }
                         bt.v[j] = v;
                     }
                     s_in.write(bt);

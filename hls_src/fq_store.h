@@ -123,6 +123,8 @@ store_row:
                         if (out32) {
                             uint32_t u = uint32_t(int32_t(a));
                             uint8_t* o = act_out + L.out_off + size_t(pix) * 4;
+                            FQ_PORT("gmem_out", 0, 0, (L.out_off + pix * 4) / cfg::AXI_BYTES, true, AXI_BEAT)
+                            FQ_PORT("gmem_out", 0, 0, (L.out_off + pix * 4 + 3) / cfg::AXI_BYTES, true, AXI_BEAT)
                             o[0] = u & 0xff;
                             o[1] = (u >> 8) & 0xff;
                             o[2] = (u >> 16) & 0xff;
@@ -131,6 +133,7 @@ store_row:
                             wide_t tq = a * wide_t(cp.mult);
                             if (res) {
                                 uint8_t rb = act_in[L.res_off + pix];
+                                FQ_PORT("gmem_in", 0, 0, (L.res_off + pix) / cfg::AXI_BYTES, false, AXI_BEAT)
                                 wide_t r = res_sgn ? wide_t(int8_t(rb)) : wide_t(rb);
 #if FQ_HLS_PATH
                                 tq += (r * wide_t(cp.res_mult)) << cp.res_shift;
@@ -142,7 +145,10 @@ store_row:
                             if (q < lo) q = lo;
                             if (q > hi) q = hi;
                             val[v] = int(q);
-                            if (!fpool) act_out[L.out_off + pix] = uint8_t(int(q) & 0xff);
+                            if (!fpool) {
+                                act_out[L.out_off + pix] = uint8_t(int(q) & 0xff);
+                                FQ_PORT("gmem_out", 0, 0, (L.out_off + pix) / cfg::AXI_BYTES, true, AXI_BEAT)
+                            }
                         }
                     }
                     if (fpool) {
@@ -165,7 +171,11 @@ store_row:
                             int m = h;
                             if (!(y & 1) && y > 0 && prev_max > m) m = prev_max;  // rows 2yp - 1, 2yp
                             if ((y & 1) && prev_max > m) m = prev_max;            // ..., 2yp + 1
-                            if (pool_out) act_out[L.out_off + ch * ph * pw + (y / 2) * pw + xp] = uint8_t(m & 0xff);
+                            if (pool_out) {
+                                const uint32_t po = L.out_off + ch * ph * pw + (y / 2) * pw + xp;
+                                act_out[po] = uint8_t(m & 0xff);
+                                FQ_PORT("gmem_out", 0, 0, po / cfg::AXI_BYTES, true, AXI_BEAT)
+                            }
                             pool_acc[kb][a] = act_t((y & 1) ? h : m);  // odd row: it also opens pooled row y / 2 + 1
                             FQ_PORT("pool_acc", 0, kb, a, true, RAM_S2P)
                         }

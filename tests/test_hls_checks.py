@@ -4,7 +4,6 @@ the port-budget simulation (accesses per physical memory bank and pipelined iter
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
@@ -19,7 +18,6 @@ from fq_hls.reference import run_integer
 pytestmark = pytest.mark.csim
 
 ROOT = Path(__file__).resolve().parents[1]
-REPORT = ROOT / "bench" / "results" / "report.json"
 
 
 @pytest.fixture(autouse=True)
@@ -55,7 +53,7 @@ def _run(g, cfg, seed=0, **build):
 
 
 def _graphs(engine: str):
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     m = "fq5" if engine == "fq" else "int8"
     yield "many_channels_per_lane", random_conv_graph(method=m, sparsity=0.6, seed=2, in_ch=8, out_ch=64, h=6, w=9)
@@ -109,19 +107,16 @@ def test_round_robin_store_needs_no_depth():
     """store_rows takes packets from whichever lane has one, so even lane FIFOs of depth 1 complete (and stay
     bit-exact) where lane-after-lane draining needed MAX_J."""
     _run(_conv_pool_graph(3), small_cfg("fq"), bounded=True, defines={"FQ_S_OUT_DEPTH": 1})
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     g = random_conv_graph(method="int8", sparsity=0.6, seed=2, in_ch=8, out_ch=64, h=6, w=9)
     _run(g, small_cfg("int8"), bounded=True, defines={"FQ_S_OUT_DEPTH": 1})
 
 
 def _sized_configs():
-    from fq_hls.cost.report import config_of_entry
+    from fq_hls.hw.sized import sized_configs
 
-    if not REPORT.is_file():
-        return []
-    boards = json.loads(REPORT.read_text())["boards"]
-    return [config_of_entry(b, e, boards[b][e]) for b in boards for e in ("fq", "int8")]
+    return list(sized_configs().values())
 
 
 # the loops every conv + pool run must exercise (avg_sum: no bank; load_flat_beat/absorb_flat_beat: URAM flat)
@@ -131,12 +126,12 @@ CONV_LOOPS = {"comp_entry", "decode_entry", "load_beat", "absorb_beat", "store_p
 
 @pytest.mark.parametrize("cfg", _sized_configs(), ids=lambda c: f"{c.board}-{c.engine}")
 def test_port_budget_on_sized_configurations(cfg):
-    """Each board's sized engine (bench/results/report.json), built with the port-budget check: through a
+    """Each board's sized engine (fq_hls.hw.sized), built with the port-budget check: through a
     stride-1 and a stride-2 conv, a residual, a fused and an unfused max pool, no memory bank of any pipelined
     loop is asked for more accesses per iteration than its ports give (what II = 1 requires)."""
     from dataclasses import replace
 
-    from fq_hls.testing import random_conv_graph
+    from fq_hls.synthetic import random_conv_graph
 
     m = "fq5" if cfg.engine == "fq" else "int8"
     seen: set[str] = set()
@@ -190,3 +185,21 @@ def test_memory_manifest_is_what_the_source_declares(board, engine, kw):
     if not cfg.fuse_pool:  # the arrays exist in the source; the manifest leaves out what the engine never uses
         declared = {k: v for k, v in declared.items() if not k.startswith("pool_")}
     assert listed == declared
+
+
+def test_port_check_measures_axi_beats_per_iteration():
+    """The port check counts the AXI beats one pipelined iteration touches per m_axi bundle (measured, not a
+    violation: docs/engine.md "Known limits"). A 1x1 stride-1 conv whose rows start on beats reads one beat
+    per input port per fill beat; at stride 2 a fill beat takes every other byte, two beats per port."""
+    from fq_hls.synthetic import random_conv_graph
+
+    cfg = small_cfg("fq")  # 64-bit AXI, two input ports: a fill beat is 16 entries, 8 from each port
+    for stride, want in ((1, (1, 0)), (2, (0, 1))):
+        # 16 entries per fill beat: a row of 16 (stride 1) or of 32 (stride 2: the 16 even columns) bytes
+        g = random_conv_graph(method="fq5", sparsity=0.5, seed=3, in_ch=4, out_ch=8, h=4, w=16 * stride, kernel=1,
+                              stride=stride, pad=0)
+        rep = _run(g, cfg, port_check=True).port_report()
+        for port in ("gmem_in", "gmem_in2"):
+            reads = rep.axi[f"load_beat: {port}"][0]
+            assert reads[want.index(max(want))] > 0 and sum(reads) == reads[want.index(max(want))], (stride, reads)
+        assert sum(rep.axi["store_pkt: gmem_out"][1]) > 0  # the store's writes are counted too

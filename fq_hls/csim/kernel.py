@@ -11,25 +11,15 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DeviceError, InputError, ToolMissingError
 from ..hw.config import HardwareConfig
-from ..hw.program import (
-    DESC_WORDS,
-    FLAG_OUT32,
-    FLAG_POOL,
-    FLAG_RESIDUAL,
-    OP_CONV,
-    OP_FUSED,
-    STATUS,
-    D,
-    Program,
-    build_program,
-)
+from ..hw.descriptors import DESC_WORDS, FLAG_OUT32, FLAG_POOL, FLAG_RESIDUAL, OP_CONV, OP_FUSED, STATUS, D
+from ..hw.program import Program, build_program
 
 # -O3 -march=native: the C-simulation is integer-only (bit-exact whatever the vector width) and runs on the
 # machine that built it; vectorised over the V pixels it meets the 0.2 s/image CIFAR target on the dense int8
@@ -173,17 +163,25 @@ def build_library(
 
 @dataclass
 class PortReport:
-    """Pipelined iterations checked per loop, and the loops whose accesses to one memory bank exceed its ports
-    (loop: memory (storage) -> (iterations over budget, an example))."""
+    """Pipelined iterations checked per loop, the loops whose accesses to one memory bank exceed its ports
+    (loop: memory (storage) -> (iterations over budget, an example)), and per loop and m_axi bundle the
+    iterations that read and that wrote 1, 2 and 3 or more AXI beats (a pipelined loop gets one a cycle)."""
 
     iterations: dict[str, int]
     violations: dict[str, tuple[int, str]]
+    axi: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = field(default_factory=dict)
 
     @classmethod
     def parse(cls, text: str) -> PortReport:
         it: dict[str, int] = {}
         bad: dict[str, tuple[int, str]] = {}
+        axi: dict[str, tuple[tuple[int, int, int], tuple[int, int, int]]] = {}
         for line in text.splitlines():
+            if line.startswith("axi "):
+                head, rest = line[len("axi "):].split(" read ", 1)
+                rd, wr = rest.split(" write ")
+                axi[head] = (tuple(int(v) for v in rd.split()), tuple(int(v) for v in wr.split()))
+                continue
             if line.startswith("iterations "):
                 _, loop, n = line.split(" ")
                 it[loop] = int(n)
@@ -191,7 +189,7 @@ class PortReport:
                 head, example = line[len("violation "):].split(" iterations, e.g. ", 1)
                 key, n = head.rsplit(": ", 1)
                 bad[key] = (int(n), example)
-        return cls(it, bad)
+        return cls(it, bad, axi)
 
 
 class Kernel:

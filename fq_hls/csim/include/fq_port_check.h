@@ -21,18 +21,27 @@ namespace ports {
 enum kind_t {
     ram_s2p = 0,  // simple dual port: one read port + one write port (fq::RAM_S2P)
     ram_t2p = 1,  // true dual port: two ports, each a read or a write (fq::RAM_T2P)
+    m_axi = 2,    // an m_axi bundle: the address is the AXI beat; measured, not a violation (fq::AXI_BEAT)
 };
 
 struct bank_use {
-    std::set<uint64_t> reads;  // distinct addresses read
+    std::set<uint64_t> reads;   // distinct addresses read
+    std::set<uint64_t> wbeats;  // m_axi: distinct beats written
     int writes = 0;
     kind_t kind = ram_s2p;
+};
+
+// m_axi beats one iteration of a loop touched on one bundle: iterations with 1, 2, 3+ beats, per direction
+struct axi_use {
+    uint64_t read[4] = {0, 0, 0, 0};
+    uint64_t write[4] = {0, 0, 0, 0};
 };
 
 struct state_t {
     std::map<std::string, uint64_t> iterations;   // loop -> iterations checked
     std::map<std::string, uint64_t> violations;   // "loop: memory ..." -> iterations over budget
     std::map<std::string, std::string> example;   // the same key -> one offending iteration, in words
+    std::map<std::string, axi_use> axi;           // "loop: bundle" -> beats per iteration
 };
 
 inline state_t& state() {
@@ -55,6 +64,13 @@ class iteration {
         s.iterations[loop_]++;
         for (auto& kv : use_) {
             const bank_use& u = kv.second;
+            if (u.kind == m_axi) {
+                axi_use& a = s.axi[loop_ + ": " + std::get<0>(kv.first)];
+                const size_t r = u.reads.size(), w = u.wbeats.size();
+                if (r) a.read[r < 3 ? r : 3]++;
+                if (w) a.write[w < 3 ? w : 3]++;
+                continue;
+            }
             const int r = int(u.reads.size()), w = u.writes;
             const bool over = u.kind == ram_s2p ? (r > 1 || w > 1) : (r + w > 2);
             if (!over) continue;
@@ -69,10 +85,12 @@ class iteration {
     void add(const char* mem, int copy, int bank, uint64_t addr, bool write, kind_t kind) {
         bank_use& u = use_[std::make_tuple(std::string(mem), copy, bank)];
         u.kind = kind;
-        if (write)
+        if (write) {
             u.writes++;
-        else
+            u.wbeats.insert(addr);
+        } else {
             u.reads.insert(addr);
+        }
     }
 
    private:
@@ -88,6 +106,14 @@ inline void access(const char* mem, int copy, int bank, uint64_t addr, bool writ
 inline std::string report() {
     std::string r;
     for (auto& kv : state().iterations) r += "iterations " + kv.first + " " + std::to_string(kv.second) + "\n";
+    for (auto& kv : state().axi) {
+        const axi_use& a = kv.second;
+        r += "axi " + kv.first + " read";
+        for (int i = 1; i < 4; i++) r += " " + std::to_string(a.read[i]);
+        r += " write";
+        for (int i = 1; i < 4; i++) r += " " + std::to_string(a.write[i]);
+        r += "\n";
+    }
     for (auto& kv : state().violations)
         r += "violation " + kv.first + ": " + std::to_string(kv.second) + " iterations, e.g. " +
              state().example[kv.first] + "\n";
