@@ -43,7 +43,7 @@ FAMILY_FLOW = {"zynq7": "xc7", "zynqmp": "xcup"}
 
 
 # --- model constants (label "model"), documented in docs/cost_model.md
-DECODE_LUT, DECODE_FF = 80, 64  # FQ lane: entry unpack, relative index, flat position -> (ci, ky, kx)
+DECODE_LUT, DECODE_FF = 80, 64  # FQ lane: entry unpack, channel step adder, (ky, kx) bit selects
 INT8_LANE_LUT, INT8_LANE_FF = 16, 24  # int8 lane: weight word select + valid pipeline
 READER_LUT_PER_PIXEL, READER_FF_PER_PIXEL = 6, 4  # per line-buffer reader: bank address of every pixel
 CONTROL_LUT, CONTROL_FF = 2500, 3000  # layer FSM, descriptor registers, loop counters, tiling

@@ -49,7 +49,7 @@ BRAM18_X9_DEPTH = 2048  # entries of one BRAM18 in its 2K x 9 shape: the smalles
 
 
 def lb_depth(cfg: HardwareConfig) -> int:
-    """Line-buffer entries per copy (hls_src lbuf, fq_config.h LB_DEPTH): cfg.lb_words, or by default what
+    """Line-buffer entries per copy (hls_src lbb/lbu per copy, fq_config.h LB_DEPTH): cfg.lb_words, or by default what
     ResNet-18's conv layers (224x224 and 32x32) need in row mode at this V, rounded up so that every bank
     (lb_banks) fills the BRAM18s it needs anyway: the spare depth costs nothing and lets more small maps run
     flat. The resource model counts exactly this, plus lb_slack."""
