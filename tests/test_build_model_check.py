@@ -149,15 +149,14 @@ def test_report_without_loop_data_is_refused():
 
 @pytest.mark.synth
 def test_model_resources_is_the_cost_model():
-    from fq_hls.cost import resources, throughput
+    from fq_hls.cost import resources
 
     cfg = hardware_config("pynq-z2", "int8")
     try:
         m = model_check.model_resources(cfg)
     except ToolMissingError as e:
         pytest.skip(str(e))
-    band = max(resources.band_bytes(throughput.resnet18_shapes(c)) for c in (False, True))
-    est = resources.estimate(cfg, resources.UnitCosts(cfg.info.family), band).to_dict()
+    est = resources.estimate(cfg, resources.UnitCosts(cfg.info.family)).to_dict()
     assert m["evidence"] == "model"
     assert {k: m[k] for k in ("lut", "ff", "dsp", "bram18", "bram36", "uram")} == {
         k: est[k] for k in ("lut", "ff", "dsp", "bram18", "bram36", "uram")}

@@ -73,7 +73,7 @@ def test_more_lanes_never_cost_less_logic(board, engine):
     for V in R.PIXEL_CHOICES:
         prev = None
         for P in R.LANE_CHOICES:
-            est = R.estimate(hardware_config(board, engine, lanes=P, pixels=V), units, 18432)
+            est = R.estimate(hardware_config(board, engine, lanes=P, pixels=V), units)
             cur = est.total
             if prev is not None:
                 for f in ("lut", "ff", "dsp"):
@@ -83,10 +83,10 @@ def test_more_lanes_never_cost_less_logic(board, engine):
 
 def test_engine_composition():
     units = FixedUnits("zynqmp")
-    est = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8), units, 18432)
+    est = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8), units)
     # one DSP per int8 MAC (no packing) + V requantizers (store) + the shared address multiply
     assert est.total.dsp == 32 * 8 * 1 + 8 * 3 + 1
-    fq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8), units, 18432)
+    fq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8), units)
     assert fq.total.dsp == 8 * 3 + 32  # requantizers + one address multiply per lane (decode beside compute)
     # FQ lanes read independently: with the fill beside compute one line-buffer copy per lane (read port +
     # fill write port), without it one per two lanes; the int8 engine broadcasts one copy either way. A copy
@@ -104,20 +104,20 @@ def test_engine_composition():
     assert bank == 1
     deeper = lb_depth_choices(cfg)[1]
     assert deeper + lb_slack(cfg) == 32 * 2048 * 2
-    fq2 = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8, lb_words=deeper), units, 18432)
+    fq2 = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8, lb_words=deeper), units)
     assert fq2.parts["line_buffer"][0].bram18 == 2 * 32 * 32 and fq2.lb_depth == deeper
     assert fq.parts["line_buffer"][0].bram18 == 32 * 32 * bank
-    fq_seq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8, fill_overlap=False), units, 18432)
+    fq_seq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8, fill_overlap=False), units)
     assert fq_seq.parts["line_buffer"][0].bram18 == 16 * 32 * bank
     assert est.parts["line_buffer"][0].bram18 == 32 * bank
-    i8_seq = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8, fill_overlap=False), units, 18432)
+    i8_seq = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8, fill_overlap=False), units)
     assert i8_seq.parts["line_buffer"][0].bram18 == 32 * bank
     # the pass loop's double-buffered wbuf (4608 x 16 bit per lane and buffer): URAM when the URAM left holds
     # both buffers of every lane (2 URAM288 each: 72 x 4096 rows, one entry per row), else BRAM (5 BRAM18)
     assert fq.parts["weight_buffer"][0].uram == 0 and fq.parts["weight_buffer"][0].bram18 == 2 * 32 * 5
-    fq16 = R.estimate(hardware_config("zcu104", "fq", lanes=16, pixels=8), units, 18432)
+    fq16 = R.estimate(hardware_config("zcu104", "fq", lanes=16, pixels=8), units)
     assert fq16.parts["weight_buffer"][0].uram == 2 * 16 * 2 and fq16.parts["weight_buffer"][0].bram18 == 0
-    z2 = R.estimate(hardware_config("pynq-z2", "fq", lanes=8, pixels=4), FixedUnits("zynq7"), 18432)
+    z2 = R.estimate(hardware_config("pynq-z2", "fq", lanes=8, pixels=4), FixedUnits("zynq7"))
     assert z2.parts["weight_buffer"][0].uram == 0 and z2.parts["weight_buffer"][0].bram18 == 2 * 8 * 5
     assert {lbl for _, lbl in fq.parts.values()} == {"yosys", "model"}
 
@@ -126,7 +126,7 @@ def test_engine_composition():
 def test_candidates_fit_the_limits(board):
     info = BOARDS[board]
     for engine in ("fq", "int8"):
-        cands = R.candidates(board, engine, FixedUnits(info.family), 18432)
+        cands = R.candidates(board, engine, FixedUnits(info.family))
         assert cands, (board, engine)
         for c in cands:
             assert c.total.lut <= 0.8 * info.luts and c.total.bram36 <= 0.9 * info.bram36
@@ -161,7 +161,7 @@ def test_real_unit_costs_monotonic(monkeypatch):
     units = R.UnitCosts("zynq7")
     prev = None
     for P in (4, 8, 16):
-        cur = R.estimate(hardware_config("pynq-z2", "fq", lanes=P, pixels=2), units, 4096).total
+        cur = R.estimate(hardware_config("pynq-z2", "fq", lanes=P, pixels=2), units).total
         if prev is not None:
             assert cur.lut > prev.lut and cur.ff > prev.ff and cur.bram18 >= prev.bram18
         prev = cur
@@ -175,5 +175,5 @@ def test_uram_line_buffer_counts_what_the_hls_instantiates():
     for V in R.PIXEL_CHOICES:
         cfg = hardware_config("kv260", "fq", lanes=8, pixels=V, lb_uram=True, fill_overlap=True)
         assert lb_uwords(cfg) % 4096 == 0
-        est = R.estimate(cfg, FixedUnits("zynqmp"), 18432)
+        est = R.estimate(cfg, FixedUnits("zynqmp"))
         assert est.parts["line_buffer"][0].uram == 8 * lb_ubanks(cfg) * (lb_uwords(cfg) // 4096)

@@ -83,13 +83,11 @@ def pipelined_labels(sources: Iterable[str | Path]) -> dict[str, int]:
 
 
 def model_resources(cfg: HardwareConfig) -> dict[str, float]:
-    """The resource model's totals for `cfg` ({lut, ff, dsp, bram18, bram36, uram}, evidence "model"), with the
-    line-buffer band of ResNet-18 at 224x224 and 32x32 as `fq-hls report` sizes it. Needs Yosys (or its cache):
-    ToolMissingError otherwise."""
-    from ..cost import resources, throughput
+    """The resource model's totals for `cfg` ({lut, ff, dsp, bram18, bram36, uram}, evidence "model"). Needs
+    Yosys (or its cache): ToolMissingError otherwise."""
+    from ..cost import resources
 
-    band = max(resources.band_bytes(throughput.resnet18_shapes(cifar)) for cifar in (False, True))
-    est = resources.estimate(cfg, resources.UnitCosts(cfg.info.family), band)
+    est = resources.estimate(cfg, resources.UnitCosts(cfg.info.family))
     t = est.total
     return {"lut": round(t.lut), "ff": round(t.ff), "dsp": t.dsp, "bram18": t.bram18, "bram36": t.bram36,
             "uram": t.uram, "evidence": "model"}

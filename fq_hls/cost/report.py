@@ -186,7 +186,7 @@ def entry_at(cfg: HardwareConfig, nets: dict) -> dict:
     resources (the model, on Yosys unit costs) and its fps on each network {name: IntegerGraph}."""
     info = BOARDS[cfg.board]
     try:
-        est = R.estimate(cfg, R.UnitCosts(info.family), 0)
+        est = R.estimate(cfg, R.UnitCosts(info.family))
     except ToolMissingError as err:
         return _unsized_entry(cfg, nets, f"resource model skipped: {err}; fps at the sized configuration",
                               "sized config")
@@ -263,7 +263,7 @@ def sized_report(boards: list[str] | None = None, model_path: str | None = None,
         for engine in ("fq", "int8"):
             nets = {n: g[engine] for n, g in graphs.items() if g[engine] is not None}
             try:
-                cands = R.candidates(b, engine, units, band)
+                cands = R.candidates(b, engine, units)
             except ToolMissingError as err:
                 # Yosys-free path: no synthesized unit costs (not even cached) -> no resource model
                 cfg = hardware_config(b, engine)

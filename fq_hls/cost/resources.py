@@ -197,11 +197,10 @@ class UnitCosts:
         return self.get(rtl.flat_expander(lanes, ENGINE_ACT_BITS)) + self.get(rtl.flat_lane_counter()).scale(lanes)
 
 
-def estimate(cfg: HardwareConfig, units: UnitCosts, band: int) -> EngineEstimate:
+def estimate(cfg: HardwareConfig, units: UnitCosts) -> EngineEstimate:
     """Resources of `cfg` (engine, lanes P, pixels V) on its board. Memories come from the manifest of what
-    the source declares (fq_hls.hw.memories); `band` (the largest conv band of the workload) is not needed for
-    them: a layer whose band exceeds the declared line buffer is refused by name."""
-    del band
+    the source declares (fq_hls.hw.memories); a layer whose band exceeds the declared line buffer is refused
+    by name, so the workload does not size them."""
     P, V = cfg.lanes, cfg.pixels
     parts: dict[str, tuple[Resources, str]] = {}
     rot = units.rotator(V) if V > 1 else Resources()
@@ -256,7 +255,7 @@ def fill_variants(engine: str) -> tuple[bool, ...]:
     return (True, False) if engine == "fq" else (True,)
 
 
-def candidates(board: str, engine: str, units: UnitCosts, band: int, **cfg_overrides) -> list[EngineEstimate]:
+def candidates(board: str, engine: str, units: UnitCosts, **cfg_overrides) -> list[EngineEstimate]:
     """Every (P, V) of LANE_CHOICES x PIXEL_CHOICES that fits the board, by decreasing P * V, for each
     line-buffer variant: `fill_overlap` (an override, or each of fill_variants(engine)) x `in_ports` (an
     override, or 2 and 1: a second input port doubles the fill rate and the line buffer's banks) x `lb_words`
@@ -279,7 +278,7 @@ def candidates(board: str, engine: str, units: UnitCosts, band: int, **cfg_overr
                     for lbw in (fixed_lb,) if fixed_lb is not None else lb_depth_choices(base):
                         for P in LANE_CHOICES:  # every P: memories are not monotone in P (see the test)
                             cfg = replace(base, lanes=P, lb_words=lbw)
-                            est = estimate(cfg, units, band)
+                            est = estimate(cfg, units)
                             if est.fits(info):
                                 out.append(est)
                             elif est.total.lut > LUT_LIMIT * info.luts or est.total.dsp > DSP_LIMIT * info.dsps:

@@ -290,17 +290,10 @@ class Kernel:
         return prog.read_output(act), cycles
 
 
-def load_kernel(
-    cfg: HardwareConfig,
-    verbose: bool = False,
-    hls_path: bool = False,
-    bounded: bool = False,
-    defines: dict[str, int] | None = None,
-    port_check: bool = False,
-) -> Kernel:
-    lib = build_library(cfg, verbose=verbose, hls_path=hls_path, bounded=bounded, defines=defines,
-                        port_check=port_check)
-    return Kernel(lib, cfg)
+def load_kernel(cfg: HardwareConfig, verbose: bool = False, **build: object) -> Kernel:
+    """The C-simulation kernel for `cfg`; `build`: the flavour keywords of build_library (hls_path, bounded,
+    port_check, defines)."""
+    return Kernel(build_library(cfg, verbose=verbose, **build), cfg)
 
 
 def run_csim(graph, cfg: HardwareConfig, x_int8: np.ndarray) -> tuple[np.ndarray, list[int]]:

@@ -162,9 +162,6 @@ def cost(m: Memory) -> MemoryCost:
     raise ValueError(f"memory {m.name}: unknown binding {m.impl!r}")
 
 
-_PRAGMA_TYPE = {"ram_s2p": "ram_s2p", "ram_t2p": "ram_t2p", "fifo": "fifo"}
-
-
 def pragmas(mems: list[Memory], scope: str = "top") -> list[str]:
     """The storage pragmas of the manifest's memories of `scope`: "top" for the top function
     (fq_config.h FQ_MEMORY_PRAGMAS), "pass" for the pass loop's body (FQ_PASS_PRAGMAS)."""
@@ -180,9 +177,5 @@ def pragmas(mems: list[Memory], scope: str = "top") -> list[str]:
             out.append(f"HLS ARRAY_PARTITION variable = {m.name} complete dim = 2")
         elif m.count > 1:
             out.append(f"HLS ARRAY_PARTITION variable = {m.name} complete dim = 1")
-        out.append(f"HLS BIND_STORAGE variable = {m.name} type = {_PRAGMA_TYPE[m.storage]} impl = {m.impl}")
+        out.append(f"HLS BIND_STORAGE variable = {m.name} type = {m.storage} impl = {m.impl}")
     return out
-
-
-def stream_impl(mems: list[Memory], name: str) -> str:
-    return next(m.impl for m in mems if m.name == name)

@@ -6,8 +6,7 @@
 // every live process waits on a stream the simulation is deadlocked: the run stops, throwing fq::sim::deadlock
 // in every process, with a report naming each waiting process, the stream it waits on and why. A region that
 // ends with data left in one of its streams, or a stream destroyed non-empty, is reported too (the hardware
-// would hand stale entries to the next call). Per stream the largest occupancy seen is kept, so that the
-// depths the schedule needs can be read off a run (fq_dataflow_sim_stats).
+// would hand stale entries to the next call).
 #ifndef FQ_DATAFLOW_SIM_H
 #define FQ_DATAFLOW_SIM_H
 
@@ -15,7 +14,6 @@
 #include <deque>
 #include <exception>
 #include <functional>
-#include <map>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -44,7 +42,6 @@ struct sched_t {
     bool dead = false;
     std::string report;
     std::vector<proc_t*> procs;
-    std::map<std::string, int> max_occupancy;  // stream name -> largest occupancy seen
     proc_t top;
     sched_t() { top.name = "top"; }
 };
@@ -109,7 +106,7 @@ inline void note_error(const std::string& msg) {
     }
 }
 
-// A new run of the engine: forget the last one (statistics are kept until fq_dataflow_sim_stats resets them).
+// A new run of the engine: forget the last one.
 inline void reset() {
     sched_t& s = sched();
     std::lock_guard<std::mutex> g(s.m);
@@ -192,8 +189,6 @@ class stream {
         sim::wait_for(lk, [&]() { return int(q_.size()) < D; },
                       "write to " + name_ + " (full, " + std::to_string(D) + " of " + std::to_string(D) + ")");
         q_.push_back(v);
-        int& mo = s.max_occupancy[name_];
-        if (int(q_.size()) > mo) mo = int(q_.size());
         s.cv.notify_all();
     }
     T read() {
