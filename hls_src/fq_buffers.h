@@ -32,7 +32,7 @@ static chparam_t prm[cfg::MAX_OUT_CH];
 static const int LB_COPIES = FQ_LB_COPIES;
 static const int LB_LANES_PER_COPY = (cfg::P + LB_COPIES - 1) / LB_COPIES;
 // two FQ lanes on a copy read through both ports (true dual port); otherwise one reader and the fill's writes
-static const int LB_RAM = cfg::ENGINE_FQ && LB_LANES_PER_COPY > 1 ? RAM_T2P : RAM_S2P;
+static const int LB_RAM = cfg::ENGINE_SPARSE && LB_LANES_PER_COPY > 1 ? RAM_T2P : RAM_S2P;
 #if FQ_HLS_PATH && FQ_LB_URAM
 typedef ap_uint<72> lbword_t;
 static lbword_t lbu[LB_COPIES][cfg::LB_UBANKS][cfg::LB_UWORDS];

@@ -63,7 +63,7 @@ comp_entry:
             } else {
                 lb_get(l, k[l].ci * g.cstride + kx_off(g, k[l].kx) + rowoff[d[l].ky] + xoff, xw);
             }
-            if (!(d[l].flags & DEC_NOP)) Pol::template apply<NV>(acc[l], d[l], xw);
+            if (!(d[l].flags & DEC_NOP)) Pol::template apply<NV>(acc[l], d[l], xw, l < cfg::DSP_LANES);
             // the accumulators run on (cleared once per tile, above): the store stage takes differences of a
             // lane's consecutive packets, so the PE needs no clear-and-add multiplexer per output
             if (d[l].flags & DEC_LAST) {
@@ -94,10 +94,18 @@ static inline __attribute__((always_inline)) void compute_tile_sw(const layer_t&
         const dec_t* wl = wbuf[l];
         const uint32_t n = lane_len[l];
         uint32_t np = 0;
-        for (uint32_t e = 0; e < n; e++) {
-            const dec_t& d = wl[e];
-            if (!(d.flags & DEC_NOP)) acc.apply(d, lbuf + d.base + rowoff[d.ky] + xoff);
-            if ((d.flags & DEC_LAST) && np < uint32_t(cfg::MAX_J)) acc.emit(pk[np++]);  // running sums
+        if (l < cfg::DSP_LANES && cfg::ENGINE_FQ) {  // FQ lanes on DSPs: the whole weight, one accumulator
+            for (uint32_t e = 0; e < n; e++) {
+                const dec_t& d = wl[e];
+                if (!(d.flags & DEC_NOP)) acc.apply_dsp(d, lbuf + d.base + rowoff[d.ky] + xoff);
+                if ((d.flags & DEC_LAST) && np < uint32_t(cfg::MAX_J)) acc.emit(pk[np++]);
+            }
+        } else {
+            for (uint32_t e = 0; e < n; e++) {
+                const dec_t& d = wl[e];
+                if (!(d.flags & DEC_NOP)) acc.apply(d, lbuf + d.base + rowoff[d.ky] + xoff);
+                if ((d.flags & DEC_LAST) && np < uint32_t(cfg::MAX_J)) acc.emit(pk[np++]);  // running sums
+            }
         }
         for (uint32_t i = 0; i < np; i++) s_out[l].write(pk[i]);
     }

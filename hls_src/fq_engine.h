@@ -42,9 +42,7 @@ static layer_t parse_desc(const uint32_t* d) {
     L.mu_shift_pos = d[desc::MU_SHIFT_POS];
     L.mu_sign_neg = int32_t(d[desc::MU_SIGN_NEG]);
     L.mu_sign_pos = int32_t(d[desc::MU_SIGN_POS]);
-    L.m_shift = L.mu_shift_neg < L.mu_shift_pos ? L.mu_shift_neg : L.mu_shift_pos;
-    L.d_neg = L.mu_shift_neg - L.m_shift;
-    L.d_pos = L.mu_shift_pos - L.m_shift;
+    layer_derive(L);
     L.pool_mult = int32_t(d[desc::POOL_MULT]);
     L.pool_shift = int32_t(d[desc::POOL_SHIFT]);
     L.entry_bytes = d[desc::ENTRY_BYTES];

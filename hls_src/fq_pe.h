@@ -5,7 +5,11 @@
 //                with d_c = mu_shift[c] - m_shift, m_shift = min(mu_shift) (per-layer constants). Since the
 //                means are signed powers of two, sum_c mu_c S_c = (sum of mu_sign[c] (x << d_c)) << m_shift
 //                exactly; the store stage recombines once per output: acc = (q << q_shift) + (m << m_shift).
-//   Int8Policy : dense stream of int8 weights, one DSP multiply-accumulate per lane and pixel.
+//   Int8Policy : dense stream of int8 weights, int8 multiply-accumulate; two pixels of a lane share one DSP
+//                multiplier (mac2: the weight times (x1 << 16) + x0) unless INT8_PACK is 0.
+//   Int8SparsePolicy : the FQ engine's sparse stream and per-lane reads with Int8Policy's MACs (int8_sparse).
+//   Lanes below DSP_LANES multiply on DSPs: FQ lanes run the q-path shift as x * +-2^exp instead of a LUT
+//   shifter; int8 lanes from DSP_LANES on multiply in LUTs.
 #ifndef FQ_PE_H
 #define FQ_PE_H
 
@@ -95,6 +99,24 @@ zero_m:
     }
 }
 
+#if FQ_HLS_PATH
+// Two int8 x int9 products on one DSP multiplier: pixels x0 and x1 of a lane share its weight w. The operand
+// (x1 << 16) + x0 has 25 bits (the A port of a DSP48E1 takes 25, a DSP48E2's 27); the product is
+// w x1 2^16 + w x0. Its low 16 bits are w x0 exactly (|w x0| <= 128 * 255 < 2^15); a negative w x0 borrowed
+// one from the upper field, which bit 15 gives back.
+typedef ap_int<16> prod16_t;
+static const int PACK_SHIFT = 16, PACK_OPND_BITS = 25;
+
+static inline void mac2(ap_int<8> w, act_t x0, act_t x1, prod16_t& p0, prod16_t& p1) {
+    static_assert(PACK_OPND_BITS <= cfg::DSP_A_BITS, "packed operand wider than the DSP's A port");
+    const ap_int<PACK_OPND_BITS> xp = (ap_int<PACK_OPND_BITS>(x1) << PACK_SHIFT) + ap_int<PACK_OPND_BITS>(x0);
+    const ap_int<PACK_OPND_BITS + 8> p = xp * w;
+#pragma HLS BIND_OP variable = p op = mul impl = dsp
+    p0 = prod16_t(p(PACK_SHIFT - 1, 0));
+    p1 = prod16_t((p >> PACK_SHIFT) + ap_int<2>(p[PACK_SHIFT - 1] ? 1 : 0));
+}
+#endif
+
 struct FqPolicy {
     static const int ENTRY_BYTES = 2;
     static const int POOL_LANES = cfg::P;  // every lane has its own line-buffer reader
@@ -136,6 +158,11 @@ struct FqPolicy {
         d.msign = int8_t(comp ? L.mu_sign_pos : L.mu_sign_neg);
         d.mshift = uint8_t(comp ? L.d_pos : L.d_neg);
         bool ok = d.exp < (1u << cfg::EXP_BITS);
+        // the whole weight for the DSP lanes (fq_types.h layer_derive): in range for every lane's entries
+        const uint32_t ev = d.exp + L.v_eq, mv = uint32_t(d.mshift) + L.v_em;
+        if (cfg::DSP_LANES > 0 && (ev > V_EXP_MAX || mv > V_EXP_MAX)) ok = false;
+        d.v = (d.sign == 0 ? 0 : (d.sign > 0 ? 1 : -1) * int32_t(1u << (ev & 31))) +
+              (d.msign == 0 ? 0 : (d.msign > 0 ? 1 : -1) * int32_t(1u << (mv & 31)));
         if (sbits == 2) {
             d.flags |= DEC_NOP;
             k.ci = 0;  // an escape reads nothing: a harmless address
@@ -149,9 +176,26 @@ struct FqPolicy {
     }
 
     // Apply one decoded weight to the first NV of the V output pixels x (the V consecutive line-buffer entries
-    // the tile reads, at stride 2 too: such rows are stored phase-split, fq_engine.h geom_t).
+    // the tile reads, at stride 2 too: such rows are stored phase-split, fq_engine.h geom_t). `dsp`: the lane is
+    // one of the first DSP_LANES, which multiplies x by the whole weight d.v on a DSP (one accumulator, no
+    // shifters; the store scales its sums by 2^v_b: recombine).
     template <int NV>
-    static void apply(acc_v& a, const dec_t& d, const act_t x[cfg::V]) {
+    static void apply(acc_v& a, const dec_t& d, const act_t x[cfg::V], bool dsp = false) {
+        if (cfg::DSP_LANES > 0 && dsp) {
+#if FQ_HLS_PATH
+            const ap_int<18> w = d.v;  // |v| <= 2^15 + 2^15 (V_EXP_MAX)
+        apply_dsp:
+            for (int v = 0; v < NV; v++) {
+#pragma HLS UNROLL
+                const accq_t t = accq_t(x[v] * w);
+#pragma HLS BIND_OP variable = t op = mul impl = dsp
+                a.q[v] += t;
+            }
+#else
+            for (int v = 0; v < NV; v++) a.q[v] += accq_t(x[v]) * accq_t(d.v);
+#endif
+            return;
+        }
     apply_v:
         for (int v = 0; v < NV; v++) {
 #pragma HLS UNROLL
@@ -184,6 +228,10 @@ struct FqPolicy {
             const typename S::i32 u = (typename S::i32)(xv << uint32_t(d.mshift));
             m += (u ^ mneg) - mneg;
         }
+        // a DSP lane: the whole weight, one accumulator (m stays 0)
+        void apply_dsp(const dec_t& d, const act_t* x) {
+            q += __builtin_convertvector(S::load(x), typename S::i32) * d.v;
+        }
         void emit(pkt_t& p) const {
             S::store(q, p.q);
             S::store(m, p.m);
@@ -204,13 +252,16 @@ struct FqPolicy {
     // Pixel v of one output in the store stage (one unit per store pixel): the difference of the lane's
     // running sums (modulo the accumulator widths: exact, every output's own sums fit them), recombined.
     // Shift layers (mu_sign 0, 0) have no means: the mean accumulator is ignored.
-    static wide_t recombine(const pkt_t& p, const pkt_t& prev, int v, const layer_t& L) {
+    // A DSP lane's packet holds the whole sum in units of 2^v_b (apply).
+    static wide_t recombine(const pkt_t& p, const pkt_t& prev, int v, const layer_t& L, bool dsp = false) {
         const accq_t q = accq_t(p.q[v]) - accq_t(prev.q[v]);
         const accm_t m = accm_t(p.m[v]) - accm_t(prev.m[v]);
 #if FQ_HLS_PATH
+        if (cfg::DSP_LANES > 0 && dsp) return wide_t(q) << L.v_b;
         wide_t t = wide_t(q) << L.q_shift;  // shifters, not multipliers (ap_int: defined for negative values)
         if (L.mu_sign_pos != 0 || L.mu_sign_neg != 0) t += wide_t(m) << L.m_shift;
 #else
+        if (cfg::DSP_LANES > 0 && dsp) return wide_t(q) * (wide_t(1) << L.v_b);
         wide_t t = wide_t(q) * (wide_t(1) << L.q_shift);
         if (L.mu_sign_pos != 0 || L.mu_sign_neg != 0) t += wide_t(m) * (wide_t(1) << L.m_shift);
 #endif
@@ -245,6 +296,7 @@ struct Int8Policy {
         d.ky = s.ky;
         k.kx = s.kx;
         d.w = int8_t(raw);
+        d.v = 0;
         d.sign = 0;
         d.exp = 0;
         d.msign = 0;
@@ -266,7 +318,31 @@ struct Int8Policy {
     }
 
     template <int NV>
-    static void apply(acc_v& a, const dec_t& d, const act_t x[cfg::V]) {
+    static void apply(acc_v& a, const dec_t& d, const act_t x[cfg::V], bool dsp = true) {
+#if FQ_HLS_PATH
+        if (cfg::DSP_LANES < cfg::P && !dsp) {  // a LUT lane: one fabric multiplier per pixel
+        apply_lut:
+            for (int v = 0; v < NV; v++) {
+#pragma HLS UNROLL
+                const ap_int<17> t = ap_int<8>(d.w) * x[v];
+#pragma HLS BIND_OP variable = t op = mul impl = fabric
+                a.a[v] += t;
+            }
+            return;
+        }
+        if (cfg::INT8_PACK) {
+        apply_pair:
+            for (int v = 0; v + 1 < NV; v += 2) {
+#pragma HLS UNROLL
+                prod16_t p0, p1;
+                mac2(ap_int<8>(d.w), x[v], x[v + 1], p0, p1);
+                a.a[v] += p0;
+                a.a[v + 1] += p1;
+            }
+            if (NV % 2) a.a[NV - 1] += acc_t(d.w) * acc_t(x[NV - 1]);
+            return;
+        }
+#endif
     apply_v:
         for (int v = 0; v < NV; v++) {
 #pragma HLS UNROLL
@@ -284,6 +360,7 @@ struct Int8Policy {
         void apply(const dec_t& d, const act_t* x) {
             a += __builtin_convertvector(S::load(x) * int16_t(d.w), typename S::i32);
         }
+        void apply_dsp(const dec_t& d, const act_t* x) { apply(d, x); }
         void emit(pkt_t& p) const {
             S::store(a, p.q);
             p.m[0] = 0;
@@ -301,21 +378,62 @@ struct Int8Policy {
     }
 
     // the difference of the lane's running sums (modulo ACC_BITS: exact, see FqPolicy::recombine)
-    static wide_t recombine(const pkt_t& p, const pkt_t& prev, int v, const layer_t& /*L*/) {
+    static wide_t recombine(const pkt_t& p, const pkt_t& prev, int v, const layer_t& /*L*/, bool /*dsp*/ = true) {
         return wide_t(acc_t(p.q[v] - prev.q[v]));
     }
 };
 
+// int8 MACs on the sparse stream: FqPolicy's entry layout (position field, escapes, per-lane reads) with the int8
+// weight in the low byte (0: no weight), Int8Policy's accumulators and (packed) multipliers.
+struct Int8SparsePolicy : Int8Policy {
+    static const int ENTRY_BYTES = 2;
+    static const int POOL_LANES = cfg::P;
+    static const bool BROADCAST_READ = false;
+
+    typedef ap_uint<16> entry_t;
+
+    static bool decode(entry_t raw, lane_pos_t& s, uint32_t /*ch_count*/, uint32_t kb, const layer_t& L, dec_t& d,
+                       kpos_t& k) {
+        const uint32_t field = uint32_t(raw >> 8) & 0x7f, kmask = (1u << kb) - 1;
+        s.ci += field >> (2 * kb);
+        k.ci = s.ci;
+        d.ky = (field >> kb) & kmask;
+        k.kx = field & kmask;
+        d.flags = (raw >> 15) ? DEC_LAST : 0;
+        d.w = int8_t(uint8_t(uint32_t(raw) & 0xff));
+        d.v = 0;
+        d.sign = 0;
+        d.exp = 0;
+        d.msign = 0;
+        d.mshift = 0;
+        bool ok = true;
+        if (d.w == 0) {
+            d.flags |= DEC_NOP;
+            k.ci = 0;
+            d.ky = 0;
+            k.kx = 0;
+        } else if (s.ci >= L.in_ch || d.ky >= L.kernel || k.kx >= L.kernel) {
+            ok = false;
+        }
+        if (raw >> 15) s.ci = 0;
+        return ok;
+    }
+};
+
 // The policy of this build: fq_config.h says which engine the hardware configuration asks for.
-template <bool FQ>
+template <bool FQ, bool SPARSE>
 struct select_policy {
     typedef FqPolicy type;
 };
 template <>
-struct select_policy<false> {
+struct select_policy<false, false> {
     typedef Int8Policy type;
 };
-typedef select_policy<cfg::ENGINE_FQ != 0>::type EnginePolicy;
+template <>
+struct select_policy<false, true> {
+    typedef Int8SparsePolicy type;
+};
+typedef select_policy<cfg::ENGINE_FQ != 0, cfg::ENGINE_SPARSE != 0>::type EnginePolicy;
 
 }  // namespace fq
 

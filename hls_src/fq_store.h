@@ -119,7 +119,7 @@ store_row:
                         val[v] = -512;
                         if (!oval[v]) continue;
                         const uint32_t pix = pix0 + opix[v];
-                        wide_t a = Pol::recombine(p, prev, v, L) + wide_t(cp.bias);
+                        wide_t a = Pol::recombine(p, prev, v, L, l < cfg::DSP_LANES) + wide_t(cp.bias);
                         if (out32) {
                             uint32_t u = uint32_t(int32_t(a));
                             uint8_t* o = act_out + L.out_off + size_t(pix) * 4;

@@ -32,7 +32,8 @@ typedef ap_int<cfg::ACC_BITS> acc_t;       // int8 lane accumulator
 typedef ap_int<cfg::ACCQ_BITS> accq_t;     // FQ q-accumulator (sum of +-(x << exp))
 typedef ap_int<cfg::ACCM_BITS> accm_t;     // FQ mean accumulator (sum of +-(x << d_comp))
 typedef ap_int<64> wide_t;                 // recombined accumulator, requantization products (< 2^62)
-typedef ap_uint<10> cidx_t;                // input channel
+typedef ap_uint<12> cidx_t;                // input channel (ResNet-50's 1x1 convs read 2048)
+static_assert(cfg::MAX_IN_CH <= 4096, "cidx_t holds input channels below 4096");
 #else
 typedef int16_t act_t;
 typedef int32_t acc_t;
@@ -45,10 +46,11 @@ typedef uint16_t cidx_t;
 // Below every activation (int8 or uint8) and inside act_t's 9 bits: the max pool's padding and start value.
 static const int ACT_BELOW = -256;
 
-// One weight entry after decode (one per lane per cycle in the compute loop): 12 bytes, every field the
+// One weight entry after decode (one per lane per cycle in the compute loop): 16 bytes, every field the
 // compute loop reads and nothing else (the kernel position is only needed to form `base`: kpos_t).
 struct dec_t {
     uint32_t base;  // line-buffer offset of (ci, kernel row 0 slot, kx): ci * cstride + kx offset
+    int32_t v;      // fq policy, DSP lanes: the whole weight sign 2^(exp + v_eq) + msign 2^(mshift + v_em)
     int16_t w;      // int8 policy: the weight
     uint8_t ky;     // kernel row
     uint8_t flags;  // bit0: last entry of its output channel, bit1: no weight (escape / padding)
@@ -128,9 +130,26 @@ struct layer_t {
     int32_t mu_sign_neg, mu_sign_pos;
     uint32_t m_shift;             // min(mu_shift_neg, mu_shift_pos): unit of the mean accumulator
     uint32_t d_neg, d_pos;        // mu_shift_c - m_shift: the PE's per-layer input shift of component c
+    // FQ lanes on DSPs multiply by the whole weight in units of 2^v_b: v = sign 2^(exp + v_eq) +
+    // msign 2^(mshift + v_em) (dec_t::v), and the store shifts their sum by v_b (layer_derive)
+    uint32_t v_b, v_eq, v_em;
     int32_t pool_mult, pool_shift;
     uint32_t entry_bytes, max_entries;
 };
+
+// The descriptor's derived constants (parse_desc; the stage testbenches form layers with it too).
+static inline void layer_derive(layer_t& L) {
+    L.m_shift = L.mu_shift_neg < L.mu_shift_pos ? L.mu_shift_neg : L.mu_shift_pos;
+    L.d_neg = L.mu_shift_neg - L.m_shift;
+    L.d_pos = L.mu_shift_pos - L.m_shift;
+    const bool means = L.mu_sign_neg != 0 || L.mu_sign_pos != 0;
+    L.v_b = means && L.m_shift < L.q_shift ? L.m_shift : L.q_shift;
+    L.v_eq = L.q_shift - L.v_b;
+    L.v_em = means ? L.m_shift - L.v_b : 0;
+}
+
+// The largest exponent of either term of a DSP lane's weight v (an 18-bit signed multiplier operand).
+static const uint32_t V_EXP_MAX = 15;
 
 enum { OP_CONV = 1, OP_MAXPOOL = 2, OP_AVGPOOL = 3, OP_FUSED = 4 };  // OP_FUSED: done by the layer before
 enum {

@@ -44,8 +44,14 @@ class FixedUnits(R.UnitCosts):
     def recombine(self, cfg):
         return R.Resources(lut=400, ff=32, carry=8)
 
-    def int8_mac(self, cfg):
-        return R.Resources(lut=10, ff=32, dsp=1)
+    def int8_mac(self, cfg, dsp=True):
+        return R.Resources(lut=10, ff=32, dsp=1) if dsp else R.Resources(lut=120, ff=32)
+
+    def int8_mac2(self, cfg):
+        return R.Resources(lut=40, ff=64, dsp=1)
+
+    def fq_dsp_lane(self, cfg):
+        return R.Resources(lut=30 * cfg.pixels + 40, ff=40, dsp=cfg.pixels)
 
     def requant(self):
         return R.Resources(lut=300, ff=9, dsp=3)
@@ -64,7 +70,7 @@ FIELDS = ("lut", "ff", "carry", "dsp", "bram18", "uram")
 
 
 @pytest.mark.parametrize("board", list(BOARDS))
-@pytest.mark.parametrize("engine", ["fq", "int8"])
+@pytest.mark.parametrize("engine", ["fq", "int8", "int8_sparse"])
 def test_more_lanes_never_cost_less_logic(board, engine):
     """LUT, FF and DSP grow with the lanes. Memories need not: the channel tables hold P x MAX_J entries with
     MAX_J ~ 1 / P, and a weight-buffer half moves from URAM to BRAM once the URAM left cannot hold it, so the
@@ -84,10 +90,20 @@ def test_more_lanes_never_cost_less_logic(board, engine):
 def test_engine_composition():
     units = FixedUnits("zynqmp")
     est = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8), units)
-    # one DSP per int8 MAC (no packing) + V requantizers (store) + the shared address multiply
-    assert est.total.dsp == 32 * 8 * 1 + 8 * 3 + 1
+    # one DSP per two int8 MACs (packed pixel pairs) + V requantizers (store) + the shared address multiply
+    assert est.total.dsp == 32 * 8 / 2 + 8 * 3 + 1 and est.macs_per_dsp == 2
+    unpacked = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8, int8_pack=False), units)
+    assert unpacked.total.dsp == 32 * 8 + 8 * 3 + 1 and unpacked.macs_per_dsp == 1
+    # LUT lanes: 4 lanes' MACs in fabric (8 LUT multipliers each), none of their DSPs
+    lut4 = R.estimate(hardware_config("zcu104", "int8", lanes=32, pixels=8, lut_lanes=4), units)
+    assert lut4.total.dsp == 28 * 4 + 8 * 3 + 1
+    assert lut4.parts["pe"][0].lut == 28 * 4 * 40 + 4 * 8 * 120
+    sparse8 = R.estimate(hardware_config("zcu104", "int8_sparse", lanes=32, pixels=8), units)
+    assert sparse8.total.dsp == 32 * 8 / 2 + 8 * 3 + 32  # packed pairs + requantizers + an address DSP per lane
     fq = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8), units)
     assert fq.total.dsp == 8 * 3 + 32  # requantizers + one address multiply per lane (decode beside compute)
+    fq_d = R.estimate(hardware_config("zcu104", "fq", lanes=32, pixels=8, dsp_lanes=5), units)
+    assert fq_d.total.dsp == 8 * 3 + 32 + 5 * 8 and fq_d.parts["pe"][0].lut == 27 * 8 * 150
     # FQ lanes read independently: with the fill beside compute one line-buffer copy per lane (read port +
     # fill write port), without it one per two lanes; the int8 engine broadcasts one copy either way. A copy
     # is LB_BANKS = max(V, fill bytes) = 32 banks on zcu104 (a fill beat writes an AXI beat of 16 consecutive
@@ -125,17 +141,43 @@ def test_engine_composition():
 @pytest.mark.parametrize("board", list(BOARDS))
 def test_candidates_fit_the_limits(board):
     info = BOARDS[board]
-    for engine in ("fq", "int8"):
+    for engine in ("fq", "int8", "int8_sparse"):
         cands = R.candidates(board, engine, FixedUnits(info.family))
         assert cands, (board, engine)
         for c in cands:
             assert c.total.lut <= 0.8 * info.luts and c.total.bram36 <= 0.9 * info.bram36
             assert c.total.dsp <= info.dsps and c.total.uram <= info.uram
+            assert 0 <= c.dsp_lanes <= c.lanes and 0 <= c.lut_lanes <= c.lanes
+            # the split the search chose is the one config_of hands on (and estimate gives back)
+            again = R.estimate(R.config_of(c), FixedUnits(info.family))
+            assert again.total == c.total, (board, engine, c.lanes, c.pixels)
         sizes = [c.lanes * c.pixels for c in cands]
         assert sizes == sorted(sizes, reverse=True)
         assert {c.fill_overlap for c in cands} == set(R.fill_variants(engine))
         for c in cands:
             assert R.config_of(c).fill_overlap == c.fill_overlap
+
+
+def test_balance_units_uses_what_the_board_has():
+    """int8: lanes beyond the DSPs move to LUT multipliers (no more DSPs than the board, LUT MACs only when
+    needed); FQ: lanes move to DSP shift PEs only where the DSP PE is the smaller one, within the DSPs."""
+    units = FixedUnits("zynq7")
+    info = BOARDS["pynq-z2"]
+    few = R.balance_units(hardware_config("pynq-z2", "int8", lanes=8, pixels=8), units)
+    assert few.lut_lanes == 0
+    many = R.balance_units(hardware_config("pynq-z2", "int8", lanes=96, pixels=8), units)
+    assert 0 < many.lut_lanes < 96 and many.total.dsp <= info.dsps
+    assert many.total.dsp > info.dsps - 4  # every DSP lane that fits stays on the DSPs (4 DSPs a lane)
+    fq = R.balance_units(hardware_config("pynq-z2", "fq", lanes=12, pixels=8), units)
+    assert fq.dsp_lanes == 12 and fq.total.dsp <= info.dsps  # FixedUnits: the DSP PE has fewer LUTs
+    fq_many = R.balance_units(hardware_config("pynq-z2", "fq", lanes=64, pixels=8), units)
+    assert 0 < fq_many.dsp_lanes < 64 and fq_many.total.dsp <= info.dsps
+
+    class CostlyDsp(FixedUnits):
+        def fq_dsp_lane(self, cfg):
+            return R.Resources(lut=200 * cfg.pixels, ff=40, dsp=cfg.pixels)
+
+    assert R.balance_units(hardware_config("pynq-z2", "fq", lanes=12, pixels=8), CostlyDsp("zynq7")).dsp_lanes == 0
 
 
 def test_resnet18_shapes_and_fallback_cycles():

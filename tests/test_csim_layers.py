@@ -102,14 +102,15 @@ def test_fq_engine_mean_shifts(mu_shift, delta_bits):
     _check_conv_graph(g, "fq", seed=2, **cfg_kw)
 
 
+@pytest.mark.parametrize("engine", ["int8", "int8_sparse"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_conv_int8_engine(case):
+def test_conv_int8_engine(case, engine):
     from fq_hls.synthetic import random_conv_graph
 
     kw = dict(sparsity=0.6, seed=4)
     kw.update(CASES[case])
     g = random_conv_graph(method="int8", **kw)
-    _check_conv_graph(g, "int8", seed=2)
+    _check_conv_graph(g, engine, seed=2)
 
 
 def test_fq_layers_use_their_shift_fields():
@@ -152,7 +153,7 @@ def _conv(name, i, o, w, relu=True, out_bits=8, k=None, s=1, p=None, seed=0):
     )
 
 
-@pytest.mark.parametrize("engine", ["fq", "int8"])
+@pytest.mark.parametrize("engine", ["fq", "int8", "int8_sparse"])
 def test_zero_channel_and_single_weight(engine):
     """An all-zero output channel gives requant(bias); a layer with one non-zero weight in total."""
     rng = np.random.default_rng(7)
@@ -170,7 +171,7 @@ def test_zero_channel_and_single_weight(engine):
     _check_conv_graph(g, engine)
 
 
-@pytest.mark.parametrize("engine", ["fq", "int8"])
+@pytest.mark.parametrize("engine", ["fq", "int8", "int8_sparse"])
 def test_long_gaps_need_escapes(engine):
     """Non-zeros more than 127 positions apart (escape entries) and an int8 layer streamed as CSD terms."""
     w = np.zeros((10, 64, 3, 3), np.int64)
@@ -194,7 +195,7 @@ def _conv_pool_graph(seed: int, w: int = 15, signed: bool = False) -> IntegerGra
     return _graph([_conv("c", "x", "c", wq, relu=not signed), PoolLayer("mp", "c", "m", "max", 3, 2, 1)], T, "x", "m")
 
 
-@pytest.mark.parametrize("engine", ["fq", "int8"])
+@pytest.mark.parametrize("engine", ["fq", "int8", "int8_sparse"])
 @pytest.mark.parametrize("signed", [False, True])
 @pytest.mark.parametrize("fuse", [False, True])
 def test_maxpool(signed, engine, fuse):
@@ -217,7 +218,8 @@ def test_maxpool(signed, engine, fuse):
 
 @pytest.mark.parametrize(("engine", "fill_overlap", "lb_uram"), [
     ("fq", True, False), ("fq", False, False), ("int8", True, False), ("int8", False, False),
-    ("fq", True, True), ("fq", False, True), ("int8", True, True),
+    ("fq", True, True), ("fq", False, True), ("int8", True, True), ("int8_sparse", True, False),
+    ("int8_sparse", False, True),
 ])
 def test_hls_code_path_bit_exact(engine, fill_overlap, lb_uram):
     """The code Vitis HLS synthesizes (ap_int PE arithmetic, the fill absorbed inside the pipelined entry loop,
@@ -227,7 +229,7 @@ def test_hls_code_path_bit_exact(engine, fill_overlap, lb_uram):
     from fq_hls.hw.cycles import estimate_graph
     from fq_hls.synthetic import random_conv_graph
 
-    method = "fq5" if engine == "fq" else "int8"
+    method = "fq5" if engine == "fq" else "int8"  # int8_sparse: an int8 model on the sparse stream
     for case in ("3x3_stride2", "residual_relu", "7x7_stem", "1x1_downsample"):
         g = random_conv_graph(method=method, sparsity=0.6, seed=2, **CASES[case])
         cyc = _check_conv_graph(g, engine, seed=1, hls_path=True, fill_overlap=fill_overlap, lb_uram=lb_uram)
@@ -250,14 +252,14 @@ def test_uram_line_buffer_geometry_fast_csim(engine):
 
     cfg = small_cfg(engine, lb_uram=True)
     assert geometry(13, 7, 7, 3, 2, 1, cfg).half == 16 and geometry(10, 10, 10, 3, 1, 1, cfg).pitch == 16
-    method = "fq5" if engine == "fq" else "int8"
+    method = "fq5" if engine == "fq" else "int8"  # int8_sparse: an int8 model on the sparse stream
     for case in ("3x3_s1_odd_sizes", "3x3_stride2", "7x7_stem", "1x1_downsample"):
         g = random_conv_graph(method=method, sparsity=0.6, seed=4, **CASES[case])
         cyc = _check_conv_graph(g, engine, seed=2, lb_uram=True)
         assert [int(c) for c in cyc] == estimate_graph(g, cfg), case
 
 
-@pytest.mark.parametrize("engine", ["fq", "int8"])
+@pytest.mark.parametrize("engine", ["fq", "int8", "int8_sparse"])
 @pytest.mark.parametrize("hls_path", [False, True])
 def test_uram_line_buffer_runs_small_maps_flat(engine, hls_path):
     """Flat mode keeps the unrounded pitch with a URAM line buffer (a 7x7 map: q = 9, not the 16 of a
@@ -436,7 +438,7 @@ FLAT_CASES = {
 }
 
 
-@pytest.mark.parametrize("engine", ["fq", "int8"])
+@pytest.mark.parametrize("engine", ["fq", "int8", "int8_sparse"])
 @pytest.mark.parametrize("case", list(FLAT_CASES))
 def test_flat_small_maps(case, engine):
     """Stride-1 maps narrower than V run as one virtual row (FLAG_FLAT, fq_hls.hw.geometry) where the model
@@ -474,3 +476,40 @@ def test_flat_map_stays_for_later_passes(engine):
     assert prog.descriptors.reshape(-1, 32)[0][1] & FLAG_FLAT
     cyc = _check_conv_graph(g, engine, seed=4, **kw)
     assert [int(c) for c in cyc] == estimate_graph(g, cfg)
+
+
+@pytest.mark.parametrize("hls_path", [False, True], ids=["fast", "hls"])
+def test_fq_dsp_lanes_bit_exact(hls_path):
+    """FQ lanes on DSPs (dsp_lanes: the whole weight sign 2^(e + v_eq) + mu 2^(d + v_em) on a multiplier, one
+    accumulator, the sum shifted by v_b in the store) beside the shift-PE lanes: bit-exact and cycle-exact on
+    fq5 (recentralized), shift5 and int8 (signed-digit terms) layers, stride 2, a residual and a fused pool."""
+    from fq_hls.hw.cycles import estimate_graph
+    from fq_hls.synthetic import random_conv_graph
+
+    for method, case in (("fq5", "3x3_stride2"), ("fq5", "residual_relu"), ("shift5", "1x1_downsample"),
+                         ("int8", "3x3_stride2")):
+        g = random_conv_graph(method=method, sparsity=0.6, seed=5, **CASES[case])
+        cyc = _check_conv_graph(g, "fq", seed=1, hls_path=hls_path, dsp_lanes=3)
+        assert [int(c) for c in cyc] == estimate_graph(g, small_cfg("fq", dsp_lanes=3)), (method, case)
+    _check_conv_graph(_conv_pool_graph(4), "fq", hls_path=hls_path, dsp_lanes=8)
+
+
+def test_fq_dsp_lanes_refuse_weights_beyond_the_operand():
+    """A layer whose weights need more than the DSP lanes' 18-bit operand is refused by name (with dsp_lanes),
+    and packs without them."""
+    import dataclasses
+
+    from fq_hls.errors import InputError
+    from fq_hls.hw.streams import pack_layer
+    from fq_hls.synthetic import random_conv_graph
+
+    g = random_conv_graph(method="shift5", sparsity=0.5, seed=1, **CASES["3x3_stride2"])
+    layer = g.layers[0]
+    wf = dataclasses.replace(layer.wformat, q_shift=3, mu_shift=(0, 1), mu_sign=(-1, 1), kind="fq")
+    big = dataclasses.replace(layer, wformat=wf, wexp=np.where(layer.weights != 0, 14, 0).astype(np.uint8),
+                              wsign=np.where(layer.weights != 0, 1, 0).astype(np.int8),
+                              wcomp=np.zeros_like(np.asarray(layer.weights), dtype=np.uint8),
+                              weights=np.where(np.asarray(layer.weights) != 0, (1 << 17) - 1, 0).astype(np.int32))
+    pack_layer(big, small_cfg("fq", exp_bits=4))
+    with pytest.raises(InputError, match=f"layer {layer.name}: a weight needs 2\\^17"):
+        pack_layer(big, small_cfg("fq", dsp_lanes=2))

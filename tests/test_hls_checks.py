@@ -63,7 +63,7 @@ def _graphs(engine: str):
     yield "conv_pool", _conv_pool_graph(3)
 
 
-@pytest.mark.parametrize("engine", ["fq", "int8"])
+@pytest.mark.parametrize("engine", ["fq", "int8", "int8_sparse"])
 @pytest.mark.parametrize("fill_overlap", [True, False])
 @pytest.mark.parametrize("fuse_pool", [True, False])
 def test_bounded_streams_no_deadlock_bit_exact(engine, fill_overlap, fuse_pool):
@@ -171,6 +171,7 @@ def test_check_builds_refuse_a_stream_without_depth():
 @pytest.mark.parametrize(("board", "engine", "kw"), [
     ("pynq-z2", "fq", dict(fill_overlap=False)), ("pynq-z2", "int8", {}), ("zcu104", "fq", {}),
     ("kv260", "fq", dict(lb_uram=True, fill_overlap=False)), ("kv260", "int8", dict(fuse_pool=False)),
+    ("zcu104", "int8_sparse", dict(lb_uram=True)), ("pynq-z2", "int8_sparse", dict(fill_overlap=False)),
 ])
 def test_memory_manifest_is_what_the_source_declares(board, engine, kw):
     """fq_hls.hw.memories.manifest (what codegen binds and the resource model counts) against the shapes the

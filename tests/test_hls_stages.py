@@ -58,10 +58,10 @@ class _Builds:
         assert r.returncode == 0, f"{' '.join(cmd)}\n{r.stderr[-4000:]}"
         return exe
 
-    def build(self, tb: str, cfg: HardwareConfig) -> dict[str, Path]:
+    def build(self, tb: str, cfg: HardwareConfig, which: tuple[str, ...] = ("fast", "hls")) -> dict[str, Path]:
         """Testbench `tb` for `cfg`: {"fast": ..., "hls": ...}, the two compiled side by side."""
         src = self.sources(cfg)
-        paths = {"fast": src / tb, "hls": src / f"{tb}_hls"}
+        paths = {k: p for k, p in {"fast": src / tb, "hls": src / f"{tb}_hls"}.items() if k in which}
         todo = [k for k, p in paths.items() if not p.is_file()]
         with ThreadPoolExecutor(2) as pool:
             list(pool.map(lambda k: self._compile(tb, src, k == "hls"), todo))
@@ -146,6 +146,25 @@ def _fq_expected(layer, coding) -> list[list[list[int]]]:
     return out
 
 
+def _int8_sparse_expected(layer) -> list[list[list[int]]]:
+    """int8_sparse: the FQ escapes and positions, one entry per non-zero weight carrying the weight itself."""
+    from fq_hls.hw.streams import step_max
+
+    w = np.asarray(layer.weights, np.int64)
+    dmax = step_max(layer.kernel)
+    out = []
+    for o in range(w.shape[0]):
+        recs, prev = [], 0
+        for ci, ky, kx in zip(*np.nonzero(w[o]), strict=True):
+            recs += [[1, 1, 0, 0, 0, 0, 0, 0, 0, 0]] * max(0, (int(ci) - prev - 1) // dmax)
+            recs.append([1, 0, 0, int(ci), int(ky), int(kx), 0, 0, 0, int(w[o, ci, ky, kx])])
+            prev = int(ci)
+        recs = recs or [[1, 1, 0, 0, 0, 0, 0, 0, 0, 0]]
+        recs[-1][2] = 1
+        out.append(recs)
+    return out
+
+
 def _int8_expected(layer, n_pad: int) -> tuple[list[list[list[int]]], list[list[int]]]:
     """Dense walk of every output channel, and of `n_pad` padding entries (they keep walking, no output)."""
     w = np.asarray(layer.weights, np.int64)
@@ -186,6 +205,7 @@ def _pe_layers(cfg: HardwareConfig, seed: int = 0) -> list[dict]:
         SIGN_POS,
         channel_entries_fq,
         channel_entries_int8,
+        channel_entries_int8_sparse,
         kpos_bits,
         shift_coding,
     )
@@ -193,11 +213,15 @@ def _pe_layers(cfg: HardwareConfig, seed: int = 0) -> list[dict]:
 
     fq = cfg.engine == "fq"
     rng = np.random.default_rng(seed)
+    if cfg.engine == "int8_sparse":  # kernel 1, 3, 7 with escapes, and a denser one
+        specs_sp = [(1, 300, 10, 0.985), (3, 40, 10, 0.95), (7, 6, 8, 0.96), (3, 8, 6, 0.3)]
     # kernel, in_ch, out_ch, sparsity, method, means that differ in shift; sparse enough for escapes
     specs = [(1, 300, 10, 0.985, "fq5", False), (3, 40, 10, 0.95, "fq5", False), (7, 6, 8, 0.96, "fq5", False),
              (3, 8, 6, 0.5, "int8", False), (3, 12, 8, 0.6, "fq5", True)]  # fmt: skip
-    if not fq:
+    if cfg.engine == "int8":
         specs = [(1, 20, 6, 0.0, "int8", False), (3, 5, 6, 0.3, "int8", False), (7, 3, 5, 0.3, "int8", False)]
+    if cfg.engine == "int8_sparse":
+        specs = [(k, cin, cout, sp, "int8", False) for k, cin, cout, sp in specs_sp]
     layers = []
     for i, (k, cin, cout, sparsity, method, means) in enumerate(specs):
         g = random_conv_graph(cin, cout, 8, 8, kernel=k, stride=1, pad=k // 2, sparsity=sparsity, method=method,
@@ -231,6 +255,25 @@ def _pe_layers(cfg: HardwareConfig, seed: int = 0) -> list[dict]:
                 chk.append((0, entry(0, 0, 0, emax + 1), 0))
             if (1 << kb) > k:  # kernel positions the field holds but the layer does not
                 chk += [(0, entry(0, k - 1, k - 1), 1), (0, entry(0, k, 0), 0), (0, entry(0, 0, k), 0)]
+        elif cfg.engine == "int8_sparse":
+            chans = channel_entries_int8_sparse(layer)
+            exp = _int8_sparse_expected(layer)
+            assert [len(e) for e in exp] == [len(c) for c in chans]
+            consts = [0, 0, 0, 0, 0]
+            lanes = []
+            for grp in groups:  # each lane's channels back to back, then two padding entries (weight 0)
+                raw = [int(r) for c in grp for r in chans[c]] + [0] * 2
+                recs = [r for c in grp for r in exp[c]] + [[1, 1, 0, 0, 0, 0, 0, 0, 0, 0]] * 2
+                lanes.append(([[r, *rec] for r, rec in zip(raw, recs, strict=True)], [list(sums[c]) for c in grp]))
+            kb = kpos_bits(k)
+
+            def entry8(step, ky, kx, w8=1, kb=kb):
+                return (((step << (2 * kb)) | (ky << kb) | kx) << 8) | (w8 & 0xFF)
+
+            chk = [(cin - 2, entry8(1, 0, 0, -128), 1), (cin - 1, entry8(1, 0, 0, 5), 0),
+                   (cin - 1, entry8(1, 0, 0, 0), 1)]  # fmt: skip
+            if (1 << kb) > k:
+                chk += [(0, entry8(0, k - 1, k - 1), 1), (0, entry8(0, k, 0), 0), (0, entry8(0, 0, k), 0)]
         else:
             chans = channel_entries_int8(layer)
             kvol = w[0].size
@@ -262,12 +305,15 @@ def _pe_text(engine: str, V: int, layers: list[dict]) -> str:
     return "\n".join(out + ["end"]) + "\n"
 
 
-@pytest.mark.parametrize("engine", ["fq", "int8"])
-def test_pe_decode_and_apply(builds, tmp_path, engine):
-    """Decode of real weight streams (FQ: channel steps with escapes, kernel positions, signed-digit terms,
-    empty channels; int8: the dense walk, padding lanes included) against what every entry means, FQ entries
-    the decoder must refuse, and apply()/recombine of a lane's running accumulators = sum of weight * x."""
-    cfg = _cfg(engine)
+@pytest.mark.parametrize("engine,pack", [("fq", True), ("int8", True), ("int8", False), ("int8_sparse", True)],
+                         ids=["fq", "int8-packed", "int8-unpacked", "int8_sparse"])
+def test_pe_decode_and_apply(builds, tmp_path, engine, pack):
+    """Decode of real weight streams (FQ and int8_sparse: channel steps with escapes, kernel positions, empty
+    channels, FQ signed-digit terms; int8: the dense walk, padding lanes included) against what every entry
+    means, entries the decoder must refuse, and apply()/recombine of a lane's running accumulators = sum of
+    weight * x (int8: two pixels per DSP multiplier on the synthesized path, and one)."""
+    # lanes that multiply elsewhere: FQ's DSP-hosted shift, int8's LUT multipliers (tb_pe: the odd lanes)
+    cfg = _cfg(engine, int8_pack=pack, dsp_lanes=2 if engine == "fq" else 0, lut_lanes=2 if engine == "int8" else 0)
     layers = _pe_layers(cfg)
     good = tmp_path / "pe.txt"
     good.write_text(_pe_text(engine, cfg.pixels, layers))
@@ -281,10 +327,10 @@ def test_pe_decode_and_apply(builds, tmp_path, engine):
         assert any(ly["consts"][1] != ly["consts"][2] for ly in layers), "mean shifts d that differ"
 
     # wrong expectations: a decoded field, a sum
-    field = "w" if engine == "int8" else "exp"
+    field = "exp" if engine == "fq" else "w"
     bad_field = copy.deepcopy(layers)
     rec = next(r for r in bad_field[1]["lanes"][0][0] if not r[2])
-    rec[10 if engine == "int8" else 8] += 1
+    rec[8 if engine == "fq" else 10] += 1
     bad_sum = copy.deepcopy(layers)
     bad_sum[0]["lanes"][-1][1][0][1] += 1
     wrong = {}
@@ -299,6 +345,18 @@ def test_pe_decode_and_apply(builds, tmp_path, engine):
         _fails(r, f"layer 1 lane 0 entry {entry} ")
         assert f" {field}: got" in r.stdout, r.stdout
         _fails(_run(exe, wrong["sum"]), "sum pixel: got")
+
+
+@pytest.mark.parametrize("board", ["pynq-z2", "kv260"], ids=["dsp48e1", "dsp48e2"])
+def test_packed_int8_multiplier(builds, board):
+    """Two int8 x int9 products on one DSP multiplier (fq_pe.h mac2) = the plain products, on every weight
+    against every activation with the extreme partners and on random triples; the packed operand fits the
+    board's DSP A port (DSP48E1 25 bits, DSP48E2 27). Without the borrow correction it must fail."""
+    cfg = hardware_config(board, "int8", lanes=4, pixels=4, axi_bits=64, max_nnz_per_lane=512)
+    exe = builds.build("tb_mac2", cfg, ("hls",))["hls"]  # mac2 is on the synthesized path only
+    _passes(_run(exe), 2 * 256 * 384 * 9 + 200000)
+    r = _run(exe, 1)
+    _fails(r, "FAIL w=")
 
 
 # ------------------------------------------------------------------------------------------- load + fill

@@ -36,7 +36,7 @@ def tb_graph(cfg: HardwareConfig, seed: int = 0):
     """The integer graph the testbench runs: one 3x3 conv, 8 -> 16 channels on 8x8, half the weights zero."""
     from ..synthetic import random_conv_graph
 
-    method = "int8" if cfg.engine == "int8" else "fq5"
+    method = "fq5" if cfg.shift_pe else "int8"
     return random_conv_graph(8, 16, 8, 8, kernel=3, stride=1, pad=1, sparsity=0.5, method=method, seed=seed)
 
 

@@ -53,12 +53,19 @@ def config_header(cfg: HardwareConfig) -> str:
     """The text of fq_config.h for `cfg`."""
     if cfg.axi_bits % 8 or cfg.axi_bits < 32:
         raise ValueError(f"axi_bits {cfg.axi_bits} must be a multiple of 8 and at least 32")
+    for name in ("dsp_lanes", "lut_lanes"):
+        if not 0 <= getattr(cfg, name) <= cfg.lanes:
+            raise ValueError(f"{name} {getattr(cfg, name)} must be within 0 .. lanes ({cfg.lanes})")
     if cfg.in_ports not in (1, 2):
         raise ValueError(f"in_ports {cfg.in_ports} must be 1 or 2")
     values = dict(
         board=cfg.board,
         engine=cfg.engine,
-        engine_fq=1 if cfg.engine == "fq" else 0,
+        engine_fq=1 if cfg.shift_pe else 0,
+        engine_sparse=1 if cfg.sparse else 0,
+        int8_pack=1 if cfg.int8_pack else 0,
+        dsp_a_bits=25 if cfg.info.family == "zynq7" else 27,
+        dsp_lanes=cfg.pe_dsp_lanes,
         lanes=cfg.lanes,
         pixels=cfg.pixels,
         axi_bits=cfg.axi_bits,

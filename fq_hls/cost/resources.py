@@ -18,9 +18,11 @@ the fill's write port either way). Both: lb_banks(cfg) = max(V, fill bytes) cycl
 copy (every read is V consecutive entries, stride-2 rows being stored phase-split; every fill beat
 fill-bytes consecutive entries), one V-pixel rotator per reader.
 
-DSPs of the 8-bit engine: one int8 x int9 multiply-accumulate per DSP48 (no two-MACs-per-DSP packing):
-that is what Vitis HLS infers for the `acc += ap_int<8> * ap_int<9>` of hls_src Int8Policy; packing two
-MACs into one DSP48E2 needs hand-written operand packing that the HLS source does not do.
+DSPs of the int8 engines (int8 dense, int8_sparse): two pixels of a lane share its weight on one DSP
+multiplier (hls_src/fq_pe.h mac2: w * ((x1 << 16) + x0), a 25-bit operand that fits DSP48E1 and DSP48E2), the
+low product's borrow given back in LUTs and both accumulators in fabric (rtl.int8_mac2, yosys); lanes past
+P - lut_lanes multiply in LUTs (rtl.int8_mac -nodsp). FQ: lanes below dsp_lanes multiply by the entry's whole
+weight on DSPs (rtl.fq_weight_value per lane, rtl.fq_dsp_pe per pixel) instead of the shift PEs.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import math
 from dataclasses import asdict, dataclass, field, replace
 
 from ..hw import memories
-from ..hw.config import BOARDS, BoardInfo, HardwareConfig, hardware_config
+from ..hw.config import BOARDS, SPARSE_ENGINES, BoardInfo, HardwareConfig, hardware_config
 from ..hw.geometry import (
     fill_bytes,
     lb_depth,
@@ -125,6 +127,9 @@ class EngineEstimate:
     in_ports: int = 2  # HardwareConfig.in_ports of the estimated engine
     lb_uram: bool = False  # HardwareConfig.lb_uram of the estimated engine
     lb_depth: int = 0  # line-buffer entries per copy that this engine instantiates (LB_DEPTH)
+    dsp_lanes: int = 0  # HardwareConfig.dsp_lanes (FQ lanes whose shift runs on a DSP)
+    lut_lanes: int = 0  # HardwareConfig.lut_lanes (int8 lanes that multiply in LUTs)
+    macs_per_dsp: float = 0.0  # HardwareConfig.macs_per_dsp of the PEs
 
     def utilisation(self, info: BoardInfo) -> dict[str, float]:
         t = self.total
@@ -148,7 +153,8 @@ class EngineEstimate:
             "bram18": int(t.bram18), "bram36": int(t.bram36), "uram": int(t.uram),
             "lanes": self.lanes, "pixels": self.pixels, "clock_mhz": self.clock_mhz,
             "fill_overlap": self.fill_overlap, "lb_depth": self.lb_depth, "in_ports": self.in_ports,
-            "lb_uram": self.lb_uram,
+            "lb_uram": self.lb_uram, "dsp_lanes": self.dsp_lanes, "lut_lanes": self.lut_lanes,
+            "macs_per_dsp": self.macs_per_dsp,
             "parts": {k: {**{f: round(v, 1) for f, v in asdict(r).items()}, "evidence": ev}
                       for k, (r, ev) in self.parts.items()},
             "evidence": dict(self.evidence),
@@ -175,8 +181,26 @@ class UnitCosts:
     def recombine(self, cfg: HardwareConfig) -> Resources:
         return self.get(rtl.fq_recombine(acc_bits=cfg.accq_bits, cacc_bits=cfg.accm_bits, shift_bits=5))
 
-    def int8_mac(self, cfg: HardwareConfig) -> Resources:
-        return self.get(rtl.int8_mac(act_bits=ENGINE_ACT_BITS, act_signed=True, acc_bits=cfg.acc_bits, dsp=True))
+    def fq_dsp_lane(self, cfg: HardwareConfig) -> Resources:
+        """One FQ lane on DSPs: the weight-value unit and V DSP MACs (hls_src FqPolicy::apply, dsp)."""
+        pe = self.get(rtl.fq_dsp_pe(act_bits=ENGINE_ACT_BITS, act_signed=True, acc_bits=cfg.accq_bits))
+        return pe.scale(cfg.pixels) + self.get(rtl.fq_weight_value(exp_bits=cfg.exp_bits,
+                                                                   delta_bits=cfg.mu_delta_bits))
+
+    def int8_mac(self, cfg: HardwareConfig, dsp: bool = True) -> Resources:
+        return self.get(rtl.int8_mac(act_bits=ENGINE_ACT_BITS, act_signed=True, acc_bits=cfg.acc_bits, dsp=dsp))
+
+    def int8_mac2(self, cfg: HardwareConfig) -> Resources:
+        return self.get(rtl.int8_mac2(act_bits=ENGINE_ACT_BITS, act_signed=True, acc_bits=cfg.acc_bits))
+
+    def int8_lane(self, cfg: HardwareConfig, dsp: bool) -> Resources:
+        """The V MACs of one int8 lane: packed pairs on DSPs (and a plain DSP MAC for an odd V), or LUT MACs."""
+        V = cfg.pixels
+        if not dsp:
+            return self.int8_mac(cfg, dsp=False).scale(V)
+        if cfg.int8_pack and V >= 2:
+            return self.int8_mac2(cfg).scale(V // 2) + (self.int8_mac(cfg) if V % 2 else Resources())
+        return self.int8_mac(cfg).scale(V)
 
     def delta(self, widths: tuple[int, ...]) -> Resources:
         """A store pixel's packet difference (the lanes' previous packets are registers of the manifest)."""
@@ -197,6 +221,12 @@ class UnitCosts:
         return self.get(rtl.flat_expander(lanes, ENGINE_ACT_BITS)) + self.get(rtl.flat_lane_counter()).scale(lanes)
 
 
+def _int8_pes(cfg: HardwareConfig, units: UnitCosts) -> Resources:
+    """Every int8 lane's MACs: P - lut_lanes lanes on DSPs, lut_lanes in LUTs."""
+    r = units.int8_lane(cfg, True).scale(cfg.lanes - cfg.lut_lanes)
+    return r + units.int8_lane(cfg, False).scale(cfg.lut_lanes) if cfg.lut_lanes else r
+
+
 def estimate(cfg: HardwareConfig, units: UnitCosts) -> EngineEstimate:
     """Resources of `cfg` (engine, lanes P, pixels V) on its board. Memories come from the manifest of what
     the source declares (fq_hls.hw.memories); a layer whose band exceeds the declared line buffer is refused
@@ -205,8 +235,10 @@ def estimate(cfg: HardwareConfig, units: UnitCosts) -> EngineEstimate:
     parts: dict[str, tuple[Resources, str]] = {}
     rot = units.rotator(V) if V > 1 else Resources()
     reader = Resources(lut=READER_LUT_PER_PIXEL * V, ff=READER_FF_PER_PIXEL * V)
-    if cfg.engine == "fq":
-        parts["pe"] = (units.fq_pe(cfg).scale(P * V), "yosys")
+    if cfg.shift_pe:
+        parts["pe"] = (units.fq_pe(cfg).scale((P - cfg.dsp_lanes) * V), "yosys")
+        if cfg.dsp_lanes:
+            parts["pe_dsp"] = (units.fq_dsp_lane(cfg).scale(cfg.dsp_lanes), "yosys")
         parts["recombine"] = (units.recombine(cfg).scale(V), "yosys")
         parts["delta"] = (units.delta((cfg.accq_bits, cfg.accm_bits)).scale(V), "yosys")
         # per lane: the entry's channel step, kernel row and column (adder, bit selects), and the line-buffer
@@ -215,8 +247,14 @@ def estimate(cfg: HardwareConfig, units: UnitCosts) -> EngineEstimate:
         # a URAM line buffer's reader takes whole words (packed_reader) instead of V single-entry banks
         parts["rotator"] = ((units.packed_reader(cfg) if cfg.lb_uram else rot).scale(P), "yosys")
         parts["reader"] = (reader.scale(P), "model")
+    elif cfg.sparse:  # int8_sparse: FQ's per-lane decode and readers, int8 MACs
+        parts["pe"] = (_int8_pes(cfg, units), "yosys")
+        parts["delta"] = (units.delta((cfg.acc_bits,)).scale(V), "yosys")
+        parts["decode"] = (Resources(lut=DECODE_LUT, ff=DECODE_FF, dsp=1).scale(P), "model")
+        parts["rotator"] = ((units.packed_reader(cfg) if cfg.lb_uram else rot).scale(P), "yosys")
+        parts["reader"] = (reader.scale(P), "model")
     else:
-        parts["pe"] = (units.int8_mac(cfg).scale(P * V), "yosys")
+        parts["pe"] = (_int8_pes(cfg, units), "yosys")
         parts["lane"] = (Resources(lut=INT8_LANE_LUT, ff=INT8_LANE_FF).scale(P), "model")
         # the lanes' shared dense position: one address multiply ci * cstride, read once and broadcast
         parts["decode"] = (Resources(lut=DECODE_LUT, ff=DECODE_FF, dsp=1), "model")
@@ -246,13 +284,48 @@ def estimate(cfg: HardwareConfig, units: UnitCosts) -> EngineEstimate:
         total = total + r
     ev = {f: "model" for f in ("lut", "ff", "dsp", "bram36", "uram")}
     return EngineEstimate(cfg.board, cfg.engine, P, V, cfg.clock_mhz, total, parts, ev, fill_overlap=cfg.fill_overlap,
-                          lb_words=cfg.lb_words, lb_depth=lb_depth(cfg), in_ports=cfg.in_ports, lb_uram=cfg.lb_uram)
+                          lb_words=cfg.lb_words, lb_depth=lb_depth(cfg), in_ports=cfg.in_ports, lb_uram=cfg.lb_uram,
+                          dsp_lanes=cfg.dsp_lanes, lut_lanes=cfg.lut_lanes, macs_per_dsp=cfg.macs_per_dsp)
+
+
+def macs_per_dsp(cfg: HardwareConfig) -> float:
+    """Multiply-accumulates per DSP slice per cycle of `cfg`'s PEs (2 for packed int8 pairs; 0: no PE DSPs)."""
+    return cfg.macs_per_dsp
+
+
+def _dsp_per_lane(cfg: HardwareConfig) -> int:
+    """DSPs of one lane whose PEs multiply on DSPs."""
+    if cfg.shift_pe or not (cfg.int8_pack and cfg.pixels >= 2):
+        return cfg.pixels
+    return cfg.pixels // 2 + cfg.pixels % 2
+
+
+def balance_units(cfg: HardwareConfig, units: UnitCosts, fixed: bool = False) -> EngineEstimate:
+    """The estimate of `cfg` with its PE lanes split between DSPs and LUTs to use what the board has: the FQ
+    engine moves as many lanes' shifts onto the DSPs it leaves idle as fit (dsp_lanes); the int8 engines move
+    the lanes that do not fit the DSPs into LUT multipliers (lut_lanes). `fixed`: keep cfg's split."""
+    if fixed:
+        return estimate(cfg, units)
+    info = cfg.info
+    budget = math.floor(DSP_LIMIT * info.dsps)
+    if cfg.shift_pe:
+        base = estimate(replace(cfg, dsp_lanes=0), units)
+        if units.fq_dsp_lane(cfg).lut >= units.fq_pe(cfg).scale(cfg.pixels).lut:  # saves no logic (yosys)
+            return base
+        n = max(0, min(cfg.lanes, int(budget - base.total.dsp) // _dsp_per_lane(cfg)))
+        return estimate(replace(cfg, dsp_lanes=n), units) if n else base
+    base = estimate(replace(cfg, lut_lanes=0), units)
+    if base.total.dsp <= budget:
+        return base
+    per = _dsp_per_lane(cfg)
+    over = math.ceil((base.total.dsp - budget) / per)
+    return estimate(replace(cfg, lut_lanes=min(cfg.lanes, over)), units)
 
 
 def fill_variants(engine: str) -> tuple[bool, ...]:
     """HardwareConfig.fill_overlap values worth sizing: the FQ engine pays for the overlap in line-buffer copies
     (so both are candidates); the int8 engine's broadcast copy has a free write port (overlap only)."""
-    return (True, False) if engine == "fq" else (True,)
+    return (True, False) if engine in SPARSE_ENGINES else (True,)
 
 
 def candidates(board: str, engine: str, units: UnitCosts, **cfg_overrides) -> list[EngineEstimate]:
@@ -265,10 +338,11 @@ def candidates(board: str, engine: str, units: UnitCosts, **cfg_overrides) -> li
     variants = (cfg_overrides.pop("fill_overlap"),) if "fill_overlap" in cfg_overrides else fill_variants(engine)
     ports = (cfg_overrides.pop("in_ports"),) if "in_ports" in cfg_overrides else IN_PORT_CHOICES
     fixed_lb = cfg_overrides.pop("lb_words", None)
+    fixed_split = "dsp_lanes" in cfg_overrides or "lut_lanes" in cfg_overrides
     if "lb_uram" in cfg_overrides:
         urams = (cfg_overrides.pop("lb_uram"),)
     else:  # the FQ engine's per-lane copies may live in URAM where the board has it
-        urams = (False, True) if engine == "fq" and info.uram else (False,)
+        urams = (False, True) if engine in SPARSE_ENGINES and info.uram else (False,)
     for ov in variants:
         for ip in ports:
             for ur in urams:
@@ -278,7 +352,7 @@ def candidates(board: str, engine: str, units: UnitCosts, **cfg_overrides) -> li
                     for lbw in (fixed_lb,) if fixed_lb is not None else lb_depth_choices(base):
                         for P in LANE_CHOICES:  # every P: memories are not monotone in P (see the test)
                             cfg = replace(base, lanes=P, lb_words=lbw)
-                            est = estimate(cfg, units)
+                            est = balance_units(cfg, units, fixed_split)
                             if est.fits(info):
                                 out.append(est)
                             elif est.total.lut > LUT_LIMIT * info.luts or est.total.dsp > DSP_LIMIT * info.dsps:
@@ -297,4 +371,4 @@ def variant(est: EngineEstimate) -> tuple[bool, int, bool, bool]:
 def config_of(est: EngineEstimate, **cfg_overrides) -> HardwareConfig:
     return replace(hardware_config(est.board, est.engine, **cfg_overrides), lanes=est.lanes, pixels=est.pixels,
                    fill_overlap=est.fill_overlap, lb_words=est.lb_words, in_ports=est.in_ports,
-                   lb_uram=est.lb_uram)
+                   lb_uram=est.lb_uram, dsp_lanes=est.dsp_lanes, lut_lanes=est.lut_lanes)

@@ -21,6 +21,10 @@ Datapaths (the paper's Table 4 rows and the two engines' PEs):
                (one per store pixel, V in the engine; see docs/cost_model.md).
 * `shift_pe`   pure power-of-two weights: sign + exponent, acc += +-(x << e).
 * `int8_mac`   int8 weight x 8-bit activation, acc += w * x (DSP-mapped, or LUT-only with -nodsp).
+* `int8_mac2`  two pixels sharing a weight on one DSP multiplier: w * ((x1 << 16) + x0), the low product
+               sign-corrected, two fabric accumulators (hls_src/fq_pe.h mac2).
+* `fq_dsp_pe`  a pixel of an FQ lane on DSPs: acc += x * v, v the entry's whole weight (one DSP).
+* `fq_weight_value` per FQ lane on DSPs: v = +-2^(e + eq) + mu_sign 2^(d + em) from the entry's code.
 * `lqnet_pe`   LQ-Net style multi-bit weight w = sum_i b_i v_i (b_i in {-1,+1}, v_i the layer's basis
                values, held in registers): per weight, n_bases basis products v_i * x, signed and summed.
 * `abcnet_pe`  ABC-Net style: n_bases binary weight bases, each its own accumulator acc_i += b_i ? -x : x;
@@ -59,6 +63,9 @@ class Datapath:
     params: dict = field(default_factory=dict)
     description: str = ""
     accumulating: bool = False  # a PE: `clr` resets its accumulators (reference_trace); else clr is unused
+    # inputs whose values are limited to a range (port -> (lo, hi), as signed/unsigned values): the int8 MACs'
+    # activations are int8 or uint8 values widened to 9 bits, never -256 .. -129 (hls_src/fq_types.h act_t)
+    domain: dict = field(default_factory=dict)
 
     def initial_state(self) -> dict[str, int]:
         return {p.name: 0 for p in self.outputs}
@@ -258,6 +265,77 @@ def int8_mac(act_bits: int = 8, act_signed: bool = False, w_bits: int = 8, acc_b
                     dict(act_bits=act_bits, act_signed=act_signed, w_bits=w_bits, acc_bits=acc_bits),
                     f"int8 x {'int' if act_signed else 'uint'}{act_bits} MAC ({'DSP' if dsp else 'LUT-only'})",
                     accumulating=True)
+
+
+def int8_mac2(act_bits: int = 9, act_signed: bool = True, w_bits: int = 8, acc_bits: int = 32,
+              shift: int = 16) -> Datapath:
+    """Two int8 x int9 MACs on one multiplier: p = w * ((x1 << shift) + x0); acc0 += p[shift-1:0] (signed),
+    acc1 += (p >> shift) + p[shift-1] (the low product's borrow given back). Exact while |w x| < 2^(shift-1)."""
+    ins = [Port("x0", act_bits, act_signed), Port("x1", act_bits, act_signed), Port("w", w_bits, True)]
+    outs = [Port("acc0", acc_bits, True), Port("acc1", acc_bits, True)]
+    top = "int8_mac2"
+    ob = act_bits + shift + (0 if act_signed else 1)  # the packed operand (25 bits for 9-bit activations)
+    pb = ob + w_bits
+
+    def xs(n: str) -> str:
+        return f"$signed({n})" if act_signed else f"$signed({{1'b0, {n}}})"
+
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += f"    wire signed [{ob - 1}:0] xp = ({xs('x1')} <<< {shift}) + {xs('x0')};\n"
+    v += f"    wire signed [{pb - 1}:0] p = xp * $signed(w);\n"
+    v += f"    wire signed [{shift - 1}:0] lo = p[{shift - 1}:0];\n"
+    v += f"    wire signed [{pb - shift - 1}:0] hi = p[{pb - 1}:{shift}] + p[{shift - 1}];\n"
+    v += f"    wire [{acc_bits - 1}:0] t0 = {{{{{acc_bits - shift}{{lo[{shift - 1}]}}}}, lo}};\n"
+    v += f"    wire [{acc_bits - 1}:0] t1 = {{{{{acc_bits - (pb - shift)}{{hi[{pb - shift - 1}]}}}}, hi}};\n"
+    v += _acc_block([("acc0", acc_bits, "t0"), ("acc1", acc_bits, "t1")])
+
+    def ref(st: dict, i: dict) -> dict:
+        w = _as_signed(i["w"], w_bits)
+        x0, x1 = (_act_value(i[n], act_bits, act_signed) for n in ("x0", "x1"))
+        return {"acc0": _wrap(st["acc0"] + w * x0, acc_bits), "acc1": _wrap(st["acc1"] + w * x1, acc_bits)}
+
+    lo = -128 if act_signed else 0  # int8 or uint8 activations (the operand and the low field need it)
+    return Datapath("int8_mac2", top, v, ins, outs, ref, True,
+                    dict(act_bits=act_bits, act_signed=act_signed, w_bits=w_bits, acc_bits=acc_bits, shift=shift),
+                    "two int8 MACs on one DSP multiplier (pixels sharing a weight; packed operand, borrow fix)",
+                    accumulating=True, domain={"x0": (lo, 255), "x1": (lo, 255)})
+
+
+def fq_weight_value(exp_bits: int = 4, delta_bits: int = 1, unit_bits: int = 4, v_bits: int = 18) -> Datapath:
+    """An FQ lane on DSPs: its entry's whole weight as one multiplier operand (registered), once per lane and
+    cycle for its V pixels: v = (nz ? +-2^(e + eq) : 0) + (mean ? -+2^(d_c + em) : 0), eq/em the layer's
+    units (hls_src/fq_types.h layer_derive, V_EXP_MAX = 15: terms up to 2^15 in 18 bits)."""
+    ins = [Port("comp", 1), Port("nz", 1), Port("sign", 1), Port("e", exp_bits), Port("neg_p", 1),
+           Port("neg_n", 1), Port("use_m", 1), Port("d_p", delta_bits), Port("d_n", delta_bits),
+           Port("eq", unit_bits), Port("em", unit_bits)]
+    outs = [Port("v", v_bits, True)]
+    top = "fq_weight_value"
+    v = _header(top, [_in(p) for p in ins] + [_out(p) for p in outs])
+    v += f"    wire [{v_bits - 1}:0] tq = {{{{{v_bits - 1}{{1'b0}}}}, nz}} << (e + eq);\n"
+    v += f"    wire [{v_bits - 1}:0] tm = {{{{{v_bits - 1}{{1'b0}}}}, use_m}} << ((comp ? d_p : d_n) + em);\n"
+    v += "    wire ng = comp ? neg_p : neg_n;\n"
+    v += f"    always @(posedge clk) begin\n        if (en) v <= ({_signed_term('tq', 'sign', v_bits)}) + " \
+         f"({_signed_term('tm', 'ng', v_bits)});\n"
+    v += "    end\nendmodule\n"
+    def ref(st: dict, i: dict) -> dict:
+        ex = i["e"] + i["eq"]
+        d = (i["d_p"] if i["comp"] else i["d_n"]) + i["em"]
+        tq = ((1 << ex) if i["nz"] and ex < v_bits - 1 else 0) * (-1 if i["sign"] else 1)
+        tm = ((1 << d) if i["use_m"] and d < v_bits - 1 else 0) * (-1 if (i["neg_p"] if i["comp"] else i["neg_n"]) else 1)
+        return {"v": _wrap(tq + tm, v_bits)}
+
+    # the packer keeps e + eq and d + em within 15 (streams.V_EXP_MAX): the simulation draws inside that
+    return Datapath("fq_weight_value", top, v, ins, outs, ref, False,
+                    dict(exp_bits=exp_bits, delta_bits=delta_bits, unit_bits=unit_bits, v_bits=v_bits),
+                    "FQ DSP lane: the entry's whole weight as an 18-bit multiplier operand (per lane)",
+                    domain={"e": (0, (1 << exp_bits) - 1), "eq": (0, 0), "em": (0, 15 - (1 << delta_bits) + 1)})
+
+
+def fq_dsp_pe(act_bits: int = 9, act_signed: bool = True, v_bits: int = 18, acc_bits: int = 32) -> Datapath:
+    """A pixel of an FQ lane on DSPs: acc += x * v (v from fq_weight_value), one DSP multiplier."""
+    dp = int8_mac(act_bits, act_signed, w_bits=v_bits, acc_bits=acc_bits, dsp=True)
+    return Datapath("fq_dsp_pe", dp.top, dp.verilog, dp.inputs, dp.outputs, dp.reference, True, dict(dp.params),
+                    "FQ lane on DSPs, one pixel: acc += x * v (the whole weight)", accumulating=True)
 
 
 # ------------------------------------------------------------------------------- multi-bit comparators
@@ -526,6 +604,9 @@ def engine_datapaths(cfg=None) -> list[Datapath]:
         shift_pe(a, s, exp_bits=cfg.exp_bits, acc_bits=cfg.accq_bits),
         int8_mac(a, s, acc_bits=acc8, dsp=True),
         int8_mac(a, s, acc_bits=acc8, dsp=False),
+        int8_mac2(a, s, acc_bits=acc8),
+        fq_dsp_pe(a, s, acc_bits=cfg.accq_bits),
+        fq_weight_value(exp_bits=cfg.exp_bits, delta_bits=cfg.mu_delta_bits),
         lqnet_pe(2, a, s, acc_bits=acc8 + 1),
         abcnet_pe(5, a, s, cacc_bits=cfg.accm_bits),
         fq_recombine(acc_bits=cfg.accq_bits, cacc_bits=cfg.accm_bits),
@@ -538,6 +619,9 @@ def random_inputs(dp: Datapath, n: int, seed: int = 0, clr_rate: float = 0.05) -
     vecs = []
     for k in range(n):
         v = {p.name: rng.getrandbits(p.width) for p in dp.inputs}
+        for name, (lo, hi) in dp.domain.items():
+            width = next(p.width for p in dp.inputs if p.name == name)
+            v[name] = rng.choice((lo, hi, rng.randint(lo, hi))) % (1 << width)  # the extremes, often
         v["en"] = int(rng.random() < 0.9)
         v["clr"] = int(k == 0 or rng.random() < clr_rate)
         if k == 0:

@@ -122,7 +122,7 @@ def layer_cycles(s: LayerShape, cfg: HardwareConfig) -> int:
     tiles = s.out_h * math.ceil(s.out_w / V)
     groups = math.ceil(s.out_ch / P)
     kvol = s.in_ch * s.k * s.k
-    if cfg.engine == "fq":
+    if cfg.sparse:
         nnz = s.nnz if s.nnz is not None else np.full(s.out_ch, kvol)
         compute = tiles * (_group_max_sum(nnz, P) + groups * FILL)
         wbytes = int(np.sum(nnz)) * FQ_ENTRY_BYTES
@@ -142,7 +142,7 @@ def layer_bytes(s: LayerShape, cfg: HardwareConfig) -> int:
         return s.in_ch * s.in_h * s.in_w + s.out_ch * s.out_h * s.out_w
     kvol = s.in_ch * s.k * s.k
     groups = math.ceil(s.out_ch / cfg.lanes)
-    if cfg.engine == "fq":
+    if cfg.sparse:
         nnz = s.nnz if s.nnz is not None else np.full(s.out_ch, kvol)
         w = int(np.sum(nnz)) * FQ_ENTRY_BYTES
     else:

@@ -16,12 +16,12 @@ class BoardInfo:
     dsps: int
     bram36: int
     uram: int
-    ddr_gbps: float  # usable PS DDR bandwidth to the PL (GB/s), for the roofline
+    ddr_gbps: float  # peak PS DRAM bandwidth (GB/s): bus width x transfer rate (fq_hls.hw.ddr: sources, sustained)
     hp_ports: int
 
 
 BOARDS: dict[str, BoardInfo] = {
-    "pynq-z2": BoardInfo("pynq-z2", "xc7z020clg400-1", "zynq7", "Pynq-Z2", 53200, 106400, 220, 140, 0, 4.2, 4),
+    "pynq-z2": BoardInfo("pynq-z2", "xc7z020clg400-1", "zynq7", "Pynq-Z2", 53200, 106400, 220, 140, 0, 2.1, 4),
     "zcu104": BoardInfo("zcu104", "xczu7ev-ffvc1156-2-e", "zynqmp", "ZCU104", 230400, 460800, 1728, 312, 96, 19.2, 4),
     "ultra96v2": BoardInfo("ultra96v2", "xczu3eg-sbva484-1-e", "zynqmp", "Ultra96", 70560, 141120, 360, 216, 0, 8.5, 4),
     "kv260": BoardInfo("kv260", "xck26-sfvc784-2LV-c", "zynqmp", "KV260", 117120, 234240, 1248, 144, 64, 19.2, 4),
@@ -33,7 +33,7 @@ class HardwareConfig:
     """Engine parameters. P lanes (output channels in parallel) x V pixels per lane."""
 
     board: str
-    engine: str  # "fq" (shift PEs, sparse weights) or "int8" (DSP MACs, dense weights)
+    engine: str  # one of ENGINES
     lanes: int  # P
     pixels: int  # V
     clock_mhz: float
@@ -69,6 +69,15 @@ class HardwareConfig:
     # channel's region) are rounded up to whole fill beats so that the fill writes whole words
     # (fq_hls.hw.geometry.lb_align).
     lb_uram: bool = False
+    # int8 MACs (engines int8 and int8_sparse): two pixels of a lane share its weight on one DSP multiplier,
+    # (x1 << 16) + x0 times w (hls_src/fq_pe.h mac2; 25-bit operand: DSP48E1 and DSP48E2). False: one MAC per DSP.
+    int8_pack: bool = True
+    # FQ engine: lanes 0 .. dsp_lanes - 1 multiply by the entry's whole weight on DSPs (one per pixel, no
+    # shifters, docs/engine.md), so the DSPs the shift PEs leave idle add lanes (chosen by the sizing search)
+    dsp_lanes: int = 0
+    # int8 engines: lanes P - lut_lanes .. P - 1 multiply in LUTs (one int8 x int9 LUT multiplier per pixel), so
+    # the LUTs the DSP-bound engine leaves idle add lanes (chosen by the sizing search)
+    lut_lanes: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,6 +85,30 @@ class HardwareConfig:
     @property
     def info(self) -> BoardInfo:
         return BOARDS[self.board]
+
+    @property
+    def sparse(self) -> bool:
+        """Sparse weight stream (16-bit entries with positions), one line-buffer reader per lane."""
+        return self.engine in SPARSE_ENGINES
+
+    @property
+    def shift_pe(self) -> bool:
+        """Shift PEs (q- and mean accumulators) rather than int8 multiply-accumulate."""
+        return self.engine == "fq"
+
+    @property
+    def macs_per_dsp(self) -> float:
+        """Multiply-accumulates one DSP slice does per cycle in this engine's PEs (0: the PEs use no DSP)."""
+        if self.shift_pe:
+            return 1.0 if self.dsp_lanes else 0.0
+        if self.lut_lanes >= self.lanes:
+            return 0.0
+        return 2.0 if self.int8_pack and self.pixels >= 2 else 1.0
+
+    @property
+    def pe_dsp_lanes(self) -> int:
+        """Lanes whose PEs multiply on DSPs (fq_config.h DSP_LANES: lanes 0 .. this - 1)."""
+        return self.dsp_lanes if self.shift_pe else self.lanes - self.lut_lanes
 
     @property
     def accq_bits(self) -> int:
@@ -91,6 +124,11 @@ class HardwareConfig:
         return (255 * (1 << ((1 << self.mu_delta_bits) - 1)) * self.max_nnz_per_lane).bit_length() + 1
 
 
+# Engine flavours (docs/engine.md): FQ shift PEs on a sparse stream; int8 MACs on a dense stream; int8 MACs on
+# the FQ engine's sparse stream (what sparsity buys without shift arithmetic).
+ENGINES = ("fq", "int8", "int8_sparse")
+SPARSE_ENGINES = ("fq", "int8_sparse")
+
 # Default engine sizes per board; the cost model (fq_hls.cost) searches the largest size that fits and may
 # replace these. Clocks are what these parts close comfortably for an HLS design of this kind.
 _DEFAULTS = {
@@ -103,6 +141,9 @@ _DEFAULTS = {
     ("kv260", "fq"): dict(lanes=64, pixels=8, clock_mhz=200.0, axi_bits=128),
     ("kv260", "int8"): dict(lanes=32, pixels=16, clock_mhz=200.0, axi_bits=128),
 }
+for (_b, _e), _v in list(_DEFAULTS.items()):
+    if _e == "fq":
+        _DEFAULTS[(_b, "int8_sparse")] = dict(_v)
 
 
 def board_names() -> list[str]:
@@ -113,7 +154,7 @@ def hardware_config(board: str, engine: str = "fq", **overrides) -> HardwareConf
     """The default configuration of `engine` on `board`; keyword overrides replace fields."""
     if board not in BOARDS:
         raise ValueError(f"unknown board {board!r}; choose one of {', '.join(BOARDS)}")
-    if engine not in ("fq", "int8"):
-        raise ValueError(f"unknown engine {engine!r}; choose 'fq' or 'int8'")
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     cfg = HardwareConfig(board=board, engine=engine, **_DEFAULTS[(board, engine)])
     return replace(cfg, **overrides) if overrides else cfg

@@ -16,11 +16,11 @@ from .config import HardwareConfig
 from .geometry import POOL_WORDS, fill_bytes, first_row, flat_possible, geometry, pool_channels
 from .streams import (
     PARAM_BYTES,
-    assign_lanes,
     channel_steps,
     entry_bytes,
     max_channels_per_lane,
     naf_digits,
+    plan_candidates,
     shift_coding,
     step_max,
 )
@@ -65,13 +65,30 @@ def escapes(w2d: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(o_idx, weights=n_esc, minlength=w2d.shape[0]).astype(np.int64)
 
 
+_LENGTHS: dict[tuple, tuple] = {}  # (id(layer), coding fields) -> (layer, weights, lengths); a few layers' worth
+
+
 def lane_lengths(layer: ConvLayer, cfg: HardwareConfig) -> np.ndarray:
     """Entries per output channel: non-zeros (signed-digit terms for layers streamed that way) plus the
-    escape entries of long gaps; dense weights for the int8 engine."""
+    escape entries of long gaps; dense weights for the int8 engine. Cached per layer object (the plan,
+    flat/row choice and DDR bytes each need them; the cache holds the layer so its id is not reused)."""
+    key = (id(layer), cfg.engine, cfg.mu_delta_bits)
+    hit = _LENGTHS.get(key)
+    if hit is not None and hit[0] is layer and hit[1] is layer.weights:
+        return hit[2]
+    n = _lane_lengths(layer, cfg)
+    n.setflags(write=False)
+    if len(_LENGTHS) >= 256:
+        _LENGTHS.pop(next(iter(_LENGTHS)))
+    _LENGTHS[key] = (layer, layer.weights, n)
+    return n
+
+
+def _lane_lengths(layer: ConvLayer, cfg: HardwareConfig) -> np.ndarray:
     w = np.asarray(layer.weights).reshape(layer.out_ch, -1)
-    if cfg.engine == "int8":
+    if not cfg.sparse:
         return np.full(layer.out_ch, w.shape[1], dtype=np.int64)
-    if shift_coding(layer, cfg).from_fields:
+    if not cfg.shift_pe or shift_coding(layer, cfg).from_fields:  # int8_sparse: one entry per non-zero
         n = np.count_nonzero(w, axis=1)
     else:
         n = np.count_nonzero(naf_digits(w), axis=-1).sum(axis=1)
@@ -123,8 +140,33 @@ def _conv_parts(
     """(head, rows per pass, weight load per pass): head = parameter table + pass 0, loaded at the layer's
     start; pass p + 1 loads while the rows of pass p run. `flat` None: as the engine runs it.
     `pool`: the store stage also runs the following max pool (fused_pools)."""
+    return _planned(layer, cfg, in_shape, out_shape, flat, pool)[:3]
+
+
+def conv_passes(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape, pool: bool = False
+                ) -> list[list[list[int]]]:
+    """The pass plan (pass -> lane -> output channels) the engine runs this layer with: the fastest of
+    streams.plan_candidates under this cycle model; fq_hls.hw.program packs the weights in this plan."""
+    return _planned(layer, cfg, in_shape, out_shape, None, pool)[3]
+
+
+def _planned(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape, flat: bool | None, pool: bool):
+    """(head, rows, loads, passes) of the fastest candidate plan."""
     if flat is None:
         flat = conv_flat(layer, cfg, in_shape, out_shape)
+    lengths = lane_lengths(layer, cfg)
+    best = None
+    for passes in plan_candidates(lengths, cfg.lanes, cfg.max_nnz_per_lane, max_channels_per_lane(cfg),
+                                  layer.name):
+        head, rows, loads = _plan_parts(layer, cfg, in_shape, out_shape, flat, pool, lengths, passes)
+        cost = head + _passes(rows, loads)
+        if best is None or cost < best[0]:
+            best = (cost, head, rows, loads, passes)
+    return best[1:]
+
+
+def _plan_parts(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape, flat: bool, pool: bool,
+                lengths: np.ndarray, passes: list[list[list[int]]]) -> tuple[int, list[int], list[int]]:
     A = cfg.axi_bits // 8
     P, V = cfg.lanes, cfg.pixels
     C, H, W = in_shape
@@ -138,8 +180,6 @@ def _conv_parts(
         sched = [(1 if g.flen else last + p + 1, sum(1 for r in range(-p, last + 1) if 0 <= r < H))]
     else:
         sched = _row_schedule(Ho, H, k, s, p)
-    lengths = lane_lengths(layer, cfg)
-    passes = assign_lanes(lengths, P, cfg.max_nnz_per_lane, max_channels_per_lane(cfg), layer.name)
     ob = 4 if layer.out_bits == 32 else 1
     res = layer.residual is not None and layer.out_bits != 32
     nvs = [g.valid(t, V, Wo) for t in range(tiles)]
@@ -205,7 +245,7 @@ def _conv(layer: ConvLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
 def pool_lanes(cfg: HardwareConfig) -> int:
     """Channels a max pool handles at once (hls_src Pol::POOL_LANES): the FQ engine's P lanes each have their
     own line-buffer reader; the int8 engine's lanes share one."""
-    return cfg.lanes if cfg.engine == "fq" else 1
+    return cfg.lanes if cfg.sparse else 1
 
 
 def _maxpool(layer: PoolLayer, cfg: HardwareConfig, in_shape, out_shape) -> int:
@@ -272,10 +312,11 @@ def estimate_layer(
     raise ValueError(f"unknown layer type {type(layer).__name__}")
 
 
-def estimate_graph(graph: IntegerGraph, cfg: HardwareConfig) -> list[int]:
-    """Cycles of every layer of `graph`, in order. Each layer runs on its own (a conv layer loads its parameter
-    table and pass 0 at its start, head of _conv_parts); a max pool fused into the conv before it
-    (fused_pools) costs 0 cycles of its own, and that conv's store stage runs it."""
+def schedule_graph(graph: IntegerGraph, cfg: HardwareConfig) -> list[int]:
+    """Cycles of every layer of `graph` in the engine's own schedule, in order: what the C-simulation counts
+    (FQ_CYCLES). Each layer runs on its own (a conv layer loads its parameter table and pass 0 at its start,
+    head of _conv_parts); a max pool fused into the conv before it (fused_pools) costs 0 cycles of its own,
+    and that conv's store stage runs it."""
     fused = fused_pools(graph, cfg)
     out = []
     for n, lyr in enumerate(graph.layers):
@@ -289,6 +330,17 @@ def estimate_graph(graph: IntegerGraph, cfg: HardwareConfig) -> list[int]:
         else:
             out.append(int(estimate_layer(lyr, cfg, i, o)))
     return out
+
+
+def estimate_graph(graph: IntegerGraph, cfg: HardwareConfig) -> list[int]:
+    """Modelled cycles of every layer of `graph`, in order: the schedule (schedule_graph, equal to the
+    C-simulation), but never less than the layer's DDR bytes over the board's sustainable bandwidth
+    (fq_hls.hw.ddr), which the schedule's per-port beat counts alone do not bound."""
+    from .ddr import ddr_cycles, layer_bytes
+
+    sched = schedule_graph(graph, cfg)
+    return [max(c, ddr_cycles(b.total, cfg)) if c else 0
+            for c, b in zip(sched, layer_bytes(graph, cfg, fused_pools(graph, cfg)), strict=True)]
 
 
 def seconds(cycles: int, cfg: HardwareConfig) -> float:

@@ -55,7 +55,11 @@ def lb_depth(cfg: HardwareConfig) -> int:
     flat. The resource model counts exactly this, plus lb_slack."""
     if cfg.lb_words > 0:
         return cfg.lb_words
-    need = max(geometry(w, oh, ow, k, s, p, cfg).words(c) for c, w, oh, ow, k, s, p in RESNET18_LAYERS)
+    return lb_round(cfg, max(geometry(w, oh, ow, k, s, p, cfg).words(c) for c, w, oh, ow, k, s, p in RESNET18_LAYERS))
+
+
+def lb_round(cfg: HardwareConfig, need: int) -> int:
+    """`need` line-buffer entries rounded up to whole BRAM18s (URAMs) per bank, less the slack (see lb_depth)."""
     slack = lb_slack(cfg)
     if cfg.lb_uram:  # every URAM bank full, less the word per bank a read window may reach past the end
         banks, unit, reserve = lb_ubanks(cfg), URAM_ENTRIES, 8 * lb_ubanks(cfg)
@@ -118,7 +122,7 @@ def lb_copies(cfg: HardwareConfig) -> int:
     one copy per lane (simple dual port: the lane's read + the fill's write, the fill running beside compute),
     or without fill_overlap one copy per two lanes (both ports read; the fill runs between the tiles). 8-bit:
     the lanes run in lockstep on the same (ci, ky, kx): one copy, read once per cycle and broadcast."""
-    if cfg.engine != "fq":
+    if not cfg.sparse:
         return 1
     return cfg.lanes if cfg.fill_overlap else -(-cfg.lanes // 2)
 

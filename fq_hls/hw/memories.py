@@ -80,7 +80,7 @@ def uram_for(depth: int, width: int) -> int:
 
 def packet_bits(cfg: HardwareConfig) -> int:
     """Bits of one compute -> store packet (hls_src/fq_types.h pkt_t)."""
-    if cfg.engine == "fq":
+    if cfg.shift_pe:
         return cfg.pixels * (cfg.accq_bits + cfg.accm_bits)
     return cfg.pixels * cfg.acc_bits + cfg.accm_bits
 
@@ -88,7 +88,7 @@ def packet_bits(cfg: HardwareConfig) -> int:
 def _wbuf_impl(cfg: HardwareConfig, lb_uram_blocks: int) -> str:
     """Binding of the weight buffer (P memories, one per lane, double-buffered): URAM while the board has URAM
     left for both buffers of every lane, else BRAM."""
-    entry = FQ_ENTRY_BITS if cfg.engine == "fq" else INT8_ENTRY_BITS
+    entry = FQ_ENTRY_BITS if cfg.sparse else INT8_ENTRY_BITS
     need = 2 * cfg.lanes * uram_for(cfg.max_nnz_per_lane, entry)
     return "uram" if need and cfg.info.uram - lb_uram_blocks >= need else "bram"
 
@@ -96,7 +96,7 @@ def _wbuf_impl(cfg: HardwareConfig, lb_uram_blocks: int) -> str:
 def manifest(cfg: HardwareConfig) -> list[Memory]:
     """Every memory the synthesized engine declares for `cfg` (hls_src/fq_buffers.h, fq_conv.h, fq_store.h)."""
     P, V = cfg.lanes, cfg.pixels
-    fq = cfg.engine == "fq"
+    fq = cfg.sparse  # per-lane line-buffer readers and 16-bit entries
     mems: list[Memory] = []
     lb_store = "ram_t2p" if fq and lb_lanes_per_copy(cfg) > 1 else "ram_s2p"
     if cfg.lb_uram:

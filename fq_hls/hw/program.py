@@ -13,9 +13,14 @@ from ..errors import InputError
 from ..ir import ConvLayer, IntegerGraph
 from .activations import activation_offsets
 from .config import HardwareConfig
-from .cycles import fused_pools
+from .cycles import conv_passes, fused_pools
 from .descriptors import DESC_WORDS, D, encode_layer, encode_weights
 from .streams import PackedLayer, pack_layer
+
+# Version of the program image (descriptor words, flags, op codes, weight-stream layout) that an engine built
+# from this checkout reads; bump it with any change of that layout. Build manifests and the emulated .hwh
+# carry it, and the runtime refuses a program of another version (fq_hls.runtime.agreement).
+PROGRAM_FORMAT = 1
 
 
 @dataclass
@@ -33,6 +38,8 @@ class Program:
     tensors: dict = field(default_factory=dict)  # TensorInfo by name
     output_name: str = ""
     unwritten: set[str] = field(default_factory=set)  # tensors the engine never stores (fused into a pool)
+    hardware: dict = field(default_factory=dict)  # HardwareConfig.to_dict() of the engine it was packed for
+    format_version: int = PROGRAM_FORMAT
 
     @property
     def n_layers(self) -> int:
@@ -93,7 +100,8 @@ def build_program(graph: IntegerGraph, cfg: HardwareConfig) -> Program:
     for i, lyr in enumerate(graph.layers):
         flags = encode_layer(descs[i], i, graph, cfg, offsets, fused)
         if isinstance(lyr, ConvLayer):
-            pk = pack_layer(lyr, cfg)
+            shapes = (tuple(graph.tensors[lyr.input].shape), tuple(graph.tensors[lyr.output].shape))
+            pk = pack_layer(lyr, cfg, conv_passes(lyr, cfg, *shapes, pool=i in fused))
             packed[lyr.name] = pk
             encode_weights(descs[i], pk, wtop)
             blobs.append(pk.data)
@@ -118,4 +126,5 @@ def build_program(graph: IntegerGraph, cfg: HardwareConfig) -> Program:
         output_name=graph.output,
         packed=packed,
         unwritten={graph.layers[i].output for i in fused},
+        hardware=cfg.to_dict(),
     )

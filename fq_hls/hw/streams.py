@@ -12,15 +12,19 @@ fq engine  : 16-bit entries, bit 15 `last` (final entry of its output channel), 
              its canonical signed-digit terms, step 0 and the same (ky, kx) after the first, so the shift PEs
              run any layer without multipliers.
 int8 engine: dense, one int8 byte per weight; the position is implicit.
+int8_sparse: the fq engine's 16-bit entries with the int8 weight in bits 7..0 (two's complement); weight 0 is
+             "no weight" (escapes, empty channels), so every non-zero weight is one entry.
 
-Output channels are spread over P lanes by greedy LPT on their entry counts (a pass costs as many cycles
-as its longest lane); channels that do not fit one pass's weight buffers go to further passes.
+Output channels are spread over P lanes and passes by greedy LPT on their entry counts (a pass costs as
+many cycles as its longest lane); the plan minimises the sum of the pass maxima (assign_lanes), and the
+cycle model picks the fastest of plan_candidates (fq_hls.hw.cycles.conv_passes), which the program packs.
 """
 
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -207,6 +211,38 @@ def _terms(layer: ConvLayer, coding: ShiftCoding, flat: np.ndarray, o_idx, p_idx
     return widx, dig[widx, exp], exp, np.zeros_like(exp)
 
 
+V_EXP_MAX = 15  # hls_src/fq_types.h: either term of a DSP lane's weight v is at most 2^15 (18-bit operand)
+
+
+def dsp_weight_units(coding: ShiftCoding) -> tuple[int, int, int]:
+    """(v_b, v_eq, v_em) of hls_src/fq_types.h layer_derive: an FQ lane on a DSP multiplies by the whole weight
+    v = sign 2^(exp + v_eq) + mu_sign[c] 2^(d_c + v_em) and the store shifts its sum by v_b."""
+    means = any(coding.mu_sign)
+    m_shift = min(coding.mu_shift)
+    v_b = m_shift if means and m_shift < coding.q_shift else coding.q_shift
+    return v_b, coding.q_shift - v_b, (m_shift - v_b) if means else 0
+
+
+def _check_dsp_lanes(layer: ConvLayer, coding: ShiftCoding, cfg: HardwareConfig, o_term: np.ndarray,
+                     sign: np.ndarray, exp: np.ndarray, comp: np.ndarray, n_out: int) -> None:
+    """An engine with DSP lanes (cfg.dsp_lanes) runs every channel on any lane: each term's weight v must fit
+    the DSP operand, and each channel's worst case the q-accumulator, else the layer is refused by name."""
+    _, v_eq, v_em = dsp_weight_units(coding)
+    means = any(coding.mu_sign)
+    d = (np.asarray(coding.mu_shift) - min(coding.mu_shift))[comp] if means else np.zeros_like(exp)
+    top = max(int(exp.max()) + v_eq if exp.size else 0, int(d.max()) + v_em if (means and d.size) else 0)
+    if top > V_EXP_MAX:
+        raise InputError(
+            f"layer {layer.name}: a weight needs 2^{top} on the engine's DSP lanes (operand terms up to "
+            f"2^{V_EXP_MAX}); build the engine with dsp_lanes=0"
+        )
+    v = np.where(sign != 0, 2.0 ** (exp + v_eq), 0.0) + (2.0 ** (d + v_em) if means else 0.0)
+    bound = np.bincount(o_term, weights=v, minlength=n_out)
+    if n_out and 255 * bound.max() >= 1 << (cfg.accq_bits - 1):
+        o = int(np.argmax(bound))
+        raise InputError(f"layer {layer.name}: output channel {o} may overflow the accumulator of the DSP lanes")
+
+
 def channel_entries_fq(
     layer: ConvLayer, coding: ShiftCoding | None = None, cfg: HardwareConfig | None = None
 ) -> list[np.ndarray]:
@@ -234,6 +270,8 @@ def channel_entries_fq(
         raise InputError(
             f"layer {layer.name}: output channel {o} may overflow the q-accumulator of the shift PEs"
         )
+    if cfg is not None and cfg.dsp_lanes:
+        _check_dsp_lanes(layer, coding, cfg, o_idx[widx], sign, exp, comp, n_out)
     nw = o_idx.size
     k = int(w.shape[2])
     kb, dmax = kpos_bits(k), step_max(k)
@@ -269,27 +307,65 @@ def channel_entries_fq(
     return out
 
 
-def channel_entries_int8(layer: ConvLayer) -> list[np.ndarray]:
-    """Dense int8 weights of every output channel (int8 engine)."""
+def _int8_weights(layer: ConvLayer) -> np.ndarray:
+    """The layer's integer weights (n_out, I, k, k), checked against the int8 MAC engines' widths."""
     w = _weights4(layer)
     if w.size and (w.min() < -128 or w.max() > 127):
         raise InputError(
-            f"layer {layer.name}: integer weights in [{w.min()}, {w.max()}] do not fit the int8 engine; use --engine fq"
+            f"layer {layer.name}: integer weights in [{w.min()}, {w.max()}] do not fit the int8 engines; use --engine fq"
         )
     lim = np.abs(w).reshape(w.shape[0], -1).sum(axis=1) * 255
     if w.size and lim.max() >= ACC_LIMIT:
         raise InputError(f"layer {layer.name}: sum |w| * 255 overflows the 32-bit accumulator")
+    return w
+
+
+def channel_entries_int8(layer: ConvLayer) -> list[np.ndarray]:
+    """Dense int8 weights of every output channel (int8 engine)."""
+    w = _int8_weights(layer)
     return [row.astype(np.int8) for row in w.reshape(w.shape[0], -1)]
+
+
+def channel_entries_int8_sparse(layer: ConvLayer) -> list[np.ndarray]:
+    """uint16 entry list of every output channel (int8_sparse engine): the fq engine's position fields and
+    escapes, the int8 weight in the low byte."""
+    w = _int8_weights(layer)
+    n_out, k = w.shape[0], int(w.shape[2])
+    flat = w.reshape(n_out, -1)
+    o_idx, p_idx = np.nonzero(flat)
+    kb, dmax = kpos_bits(k), step_max(k)
+    ci, r = p_idx // (k * k), p_idx % (k * k)
+    step = channel_steps(o_idx, ci)
+    n_esc = np.maximum(0, (step - 1) // dmax)
+    blk = n_esc + 1
+    ends = np.cumsum(blk)
+    ent = np.full(int(ends[-1]) if o_idx.size else 0, (dmax << (2 * kb)) << 8, dtype=np.int64)  # escapes
+    field = ((step - dmax * n_esc) << (2 * kb)) | ((r // k) << kb) | (r % k)
+    ent[ends - 1] = (field << 8) | (flat[o_idx, p_idx] & 0xFF)
+    per_ch = np.bincount(o_idx, weights=blk, minlength=n_out).astype(np.int64)
+    cut = np.concatenate([[0], np.cumsum(per_ch)])
+    out = []
+    for o in range(n_out):
+        seg = ent[cut[o] : cut[o + 1]]
+        seg = seg.copy() if seg.size else np.zeros(1, np.int64)  # an empty channel: one "no weight" entry
+        seg[-1] |= LAST
+        out.append(seg.astype(np.uint16))
+    return out
 
 
 def assign_lanes(
     lengths, lanes: int, capacity: int, max_j: int, name: str = "layer"
 ) -> list[list[list[int]]]:
-    """Channels -> passes -> lanes -> channel lists, greedy LPT on `lengths` (entries per channel).
+    """Channels -> passes -> lanes -> channel lists, balanced on `lengths` (entries per channel).
 
-    Channels sorted by length (longest first) are dealt round-robin over the passes, then each pass puts
-    every channel on its least loaded lane that still has room (capacity entries, max_j channels).
-    The fewest passes for which that succeeds are used.
+    A pass costs as many entry cycles as its longest lane, so the plan minimises the sum of the pass maxima
+    (ties: fewer passes). Two families of plans, each pass filled by greedy LPT (every channel on its least
+    loaded lane that still has room: capacity entries, max_j channels):
+    dealt: channels sorted by length (longest first) dealt round-robin over the fewest passes that fit;
+    layered: consecutive runs of P * r channels of that order, one run per pass (r channels per lane), so
+    that no pass carries a lane with one channel more than the others because of the remainder
+    (docs/engine.md "Efficiency"). Passes run shortest first: pass 0's weights load in the layer's head,
+    where nothing hides them.
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     if lengths.size and lengths.max() > capacity:
@@ -297,16 +373,54 @@ def assign_lanes(
         raise InputError(
             f"{name}: output channel {o} needs {int(lengths[o])} weight entries, the lane buffer holds {capacity}"
         )
+    return [[list(lane) for lane in p] for p in _plan(lengths.tobytes(), lanes, capacity, max_j)]
+
+
+def plan_candidates(
+    lengths, lanes: int, capacity: int, max_j: int, name: str = "layer"
+) -> list[list[list[list[int]]]]:
+    """Pass plans worth timing (fq_hls.hw.cycles picks the fastest): assign_lanes's plan, and the same with
+    the P shortest channels split off into a first pass of their own, whose weights alone load in the
+    layer's head (the later passes load while the rows of the one before run)."""
+    best = assign_lanes(lengths, lanes, capacity, max_j, name)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    if len(lengths) <= lanes:
+        return [best]
+    order = np.argsort(-lengths, kind="stable")
+    short, rest = [int(c) for c in order[-lanes:]], order[:-lanes]
+    tail = assign_lanes(lengths[rest], lanes, capacity, max_j, name)
+    split = [[[c] for c in short]] + [[[int(rest[c]) for c in lane] for lane in p] for p in tail]
+    return [best, split]
+
+
+def _pass_max(lane_ch: list[list[int]], lengths: np.ndarray) -> int:
+    return max(1, max(int(lengths[chs].sum()) if chs else 0 for chs in lane_ch))
+
+
+@lru_cache(maxsize=1024)
+def _plan(key: bytes, lanes: int, capacity: int, max_j: int) -> tuple[tuple[tuple[int, ...], ...], ...]:
+    lengths = np.frombuffer(key, dtype=np.int64)
+    n = len(lengths)
     order = [int(c) for c in np.argsort(-lengths, kind="stable")]
-    n_pass = max(1, -(-int(lengths.sum()) // (lanes * capacity)), -(-len(lengths) // (lanes * max_j)))
+    n_pass = max(1, -(-int(lengths.sum()) // (lanes * capacity)), -(-n // (lanes * max_j)))
     while True:
-        passes = [
+        dealt = [
             _lpt([(c, int(lengths[c])) for c in order[g::n_pass]], lanes, capacity, max_j)
             for g in range(n_pass)
         ]
-        if all(p is not None for p in passes):
-            return passes
+        if all(p is not None for p in dealt):
+            break
         n_pass += 1
+    plans = [dealt]
+    for r in range(1, min(max_j, -(-n // lanes)) + 1):
+        run = lanes * r
+        layered = [_lpt([(c, int(lengths[c])) for c in order[i:i + run]], lanes, capacity, max_j)
+                   for i in range(0, n, run)]
+        if all(p is not None for p in layered):
+            plans.append(layered)
+    best = min(plans, key=lambda ps: (sum(_pass_max(p, lengths) for p in ps), len(ps)))
+    best = sorted(best, key=lambda p: _pass_max(p, lengths))
+    return tuple(tuple(tuple(lane) for lane in p) for p in best)
 
 
 def _lpt(jobs: list[tuple[int, int]], lanes: int, capacity: int, max_j: int) -> list[list[int]] | None:
@@ -327,8 +441,8 @@ def _lpt(jobs: list[tuple[int, int]], lanes: int, capacity: int, max_j: int) -> 
 
 
 def entry_bytes(engine: str) -> int:
-    """Bytes of one weight-stream entry of `engine` ("fq" or "int8")."""
-    return (FQ_ENTRY_BITS if engine == "fq" else INT8_ENTRY_BITS) // 8
+    """Bytes of one weight-stream entry of `engine` (fq_hls.hw.config.ENGINES)."""
+    return (INT8_ENTRY_BITS if engine == "int8" else FQ_ENTRY_BITS) // 8
 
 
 @dataclass
@@ -357,21 +471,29 @@ def _params(layer: ConvLayer) -> np.ndarray:
     return p
 
 
-def pack_layer(layer: ConvLayer, cfg: HardwareConfig) -> PackedLayer:
-    """The weight stream of one conv/fc layer for `cfg` (docs/weight_stream.md)."""
+def pack_layer(
+    layer: ConvLayer, cfg: HardwareConfig, passes: list[list[list[int]]] | None = None
+) -> PackedLayer:
+    """The weight stream of one conv/fc layer for `cfg` (docs/weight_stream.md). `passes` (pass -> lane ->
+    channels): the plan the cycle model chose (fq_hls.hw.cycles.conv_passes); None: assign_lanes's."""
     A = cfg.axi_bits // 8
     P = cfg.lanes
     if cfg.engine == "fq":
         coding = shift_coding(layer, cfg)
         chans = channel_entries_fq(layer, coding, cfg)
         dt, pad = np.uint16, NOP_CODE
+    elif cfg.engine == "int8_sparse":
+        coding = None
+        chans = channel_entries_int8_sparse(layer)
+        dt, pad = np.uint16, 0
     else:
         coding = None
         chans = channel_entries_int8(layer)
         dt, pad = np.int8, 0
     eb = entry_bytes(cfg.engine)
     lengths = [len(c) for c in chans]
-    passes = assign_lanes(lengths, P, cfg.max_nnz_per_lane, max_channels_per_lane(cfg), layer.name)
+    if passes is None:
+        passes = assign_lanes(lengths, P, cfg.max_nnz_per_lane, max_channels_per_lane(cfg), layer.name)
     blobs = [_params(layer).view(np.uint8).reshape(-1)]
     blobs.append(np.zeros(align(blobs[0].size, A) - blobs[0].size, np.uint8))
     pass_entries = []
@@ -443,6 +565,11 @@ def unpack_layer(
                 ci += field >> (2 * kb)
                 pos = ci * k * k + ((field >> kb) & ((1 << kb) - 1)) * k + (field & ((1 << kb) - 1))
                 code = raw & 0xFF
+                if cod is None:  # int8_sparse: the low byte is the weight (0: none)
+                    w[chs[j], pos] += code - 256 if code >= 128 else code
+                    if raw & LAST:
+                        ci, j = 0, j + 1
+                    continue
                 sb, comp, ex = (code >> 5) & 3, code >> 7, code & EXP_MAX
                 if sb != SIGN_NOP:
                     s = 1 if sb == SIGN_POS else (-1 if sb == SIGN_NEG else 0)

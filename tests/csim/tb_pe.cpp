@@ -10,7 +10,9 @@
 //             read relies on), and entries that must be refused (`chk` lines: ok = false);
 //   apply     V pixels (apply<V>) and one pixel (apply<1>, the others untouched), accumulators running over
 //             a lane's channels as in compute_tile, recombined per channel against the previous packet
-//             (recombine) = the exact sums; the C-simulation kernel (sw_acc) gives the same packets.
+//             (recombine) = the exact sums; the C-simulation kernel (sw_acc) gives the same packets. Odd lanes
+//             run as DSP lanes (FQ: the whole weight on a multiplier; int8: packed pairs), even ones as LUT
+//             lanes (FQ shift PEs; int8 LUT multipliers in builds with lut_lanes).
 // Usage: tb_pe FILE. Prints "PASS checks=N" and exits 0; otherwise the first mismatches and exits 1
 // (2: malformed input).
 #include <stdio.h>
@@ -25,6 +27,8 @@
 using namespace fq;
 typedef EnginePolicy Pol;
 static const bool FQ = cfg::ENGINE_FQ != 0;
+static const bool SPARSE = cfg::ENGINE_SPARSE != 0;  // fq and int8_sparse: positions in the entries
+static const char* const ENGINE = FQ ? "fq" : (SPARSE ? "int8_sparse" : "int8");
 
 static void check(const char* field, long long got, long long want) {
     n_checks++;
@@ -66,6 +70,9 @@ static void run_lane(const layer_t& L, uint32_t kb, const std::vector<int>& patc
     zero_packet(prev);
     zero_packet(prev1);
     uint32_t ch = 0;
+    // odd lanes: FQ lanes on DSPs (the whole weight on a multiplier), int8 lanes that multiply on DSPs (packed
+    // pairs); even lanes: FQ shift PEs, int8 LUT multipliers where the build has LUT lanes
+    const bool dsp = ln % 2 == 1;
     for (size_t e = 0; e < ex.size(); e++) {
         const expect_t& E = ex[e];
         snprintf(where, sizeof(where), "layer %d lane %d entry %zu (raw %lld)", li, ln, e, E.raw);
@@ -77,7 +84,7 @@ static void run_lane(const layer_t& L, uint32_t kb, const std::vector<int>& patc
         check("nop", (d.flags & DEC_NOP) != 0, E.nop);
         check("last", (d.flags & DEC_LAST) != 0, E.last);
         const uint32_t ci = uint32_t(k.ci), ky = d.ky, kx = uint32_t(k.kx);
-        if (!E.nop || !FQ) {  // int8 padding keeps walking: the lanes share lane 0's read
+        if (!E.nop || !SPARSE) {  // dense int8 padding keeps walking: the lanes share lane 0's read
             check("ci", ci, E.ci);
             check("ky", ky, E.ky);
             check("kx", kx, E.kx);
@@ -96,10 +103,11 @@ static void run_lane(const layer_t& L, uint32_t kb, const std::vector<int>& patc
             }
             act_t x[cfg::V];
             for (int v = 0; v < cfg::V; v++) x[v] = act_t(patch[((ci * K + ky) * K + kx) * cfg::V + v]);
-            Pol::template apply<cfg::V>(acc, d, x);
-            Pol::template apply<1>(acc1, d, x);
+            Pol::template apply<cfg::V>(acc, d, x, dsp);
+            Pol::template apply<1>(acc1, d, x, dsp);
 #if !FQ_HLS_PATH
-            sw.apply(d, x);
+            if (dsp) sw.apply_dsp(d, x);
+            else sw.apply(d, x);
 #endif
         }
         if (!(d.flags & DEC_LAST)) continue;
@@ -111,8 +119,8 @@ static void run_lane(const layer_t& L, uint32_t kb, const std::vector<int>& patc
         pkt_t p, p1;
         Pol::emit(acc, p);
         Pol::emit(acc1, p1);
-        for (int v = 0; v < cfg::V; v++) check("sum pixel", (long long)Pol::recombine(p, prev, v, L), sums[ch][v]);
-        check("sum apply<1>", (long long)Pol::recombine(p1, prev1, 0, L), sums[ch][0]);
+        for (int v = 0; v < cfg::V; v++) check("sum pixel", (long long)Pol::recombine(p, prev, v, L, dsp), sums[ch][v]);
+        check("sum apply<1>", (long long)Pol::recombine(p1, prev1, 0, L, dsp), sums[ch][0]);
         for (int v = 1; v < cfg::V; v++) check("apply<1> untouched pixel q", (long long)p1.q[v], 0);
         for (int v = 1; v < PKT_MV; v++) check("apply<1> untouched pixel m", (long long)p1.m[v], 0);
 #if !FQ_HLS_PATH
@@ -135,8 +143,8 @@ int main(int argc, char** argv) {
     }
     snprintf(where, sizeof(where), "the header");
     char eng[16] = "";
-    if (fscanf(in, "engine %15s", eng) != 1 || strcmp(eng, FQ ? "fq" : "int8") || num() != cfg::V) {
-        printf("FAIL input: written for engine '%s', this build is %s with V = %d\n", eng, FQ ? "fq" : "int8", cfg::V);
+    if (fscanf(in, "engine %15s", eng) != 1 || strcmp(eng, ENGINE) || num() != cfg::V) {
+        printf("FAIL input: written for engine '%s', this build is %s with V = %d\n", eng, ENGINE, cfg::V);
         return 2;
     }
     const int n_layers = int(num());
@@ -155,9 +163,7 @@ int main(int argc, char** argv) {
         L.mu_sign_neg = int32_t(num());
         L.mu_sign_pos = int32_t(num());
         // the descriptor's derived constants, as parse_desc forms them
-        L.m_shift = L.mu_shift_neg < L.mu_shift_pos ? L.mu_shift_neg : L.mu_shift_pos;
-        L.d_neg = L.mu_shift_neg - L.m_shift;
-        L.d_pos = L.mu_shift_pos - L.m_shift;
+        layer_derive(L);
         const int n_lanes = int(num()), n_chk = int(num());
         const uint32_t kb = kpos_bits(L.kernel);
         check("kpos_bits", kb, kb_want);
