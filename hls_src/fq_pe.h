@@ -234,18 +234,26 @@ struct FqPolicy {
         }
         void emit(pkt_t& p) const {
             S::store(q, p.q);
-            S::store(m, p.m);
+            if (PKT_MV == cfg::V) {
+                S::store(m, p.m);
+            } else {
+                p.m[0] = 0;
+            }
         }
     };
 #endif
 
-    // the lane's V accumulator pairs into the packet for the store stage
+    // the lane's V accumulator pairs into the packet for the store stage (the mean sums where packets carry them)
     static void emit(const acc_v& a, pkt_t& p) {
     emit_v:
         for (int v = 0; v < cfg::V; v++) {
 #pragma HLS UNROLL
             p.q[v] = a.q[v];
-            p.m[v] = a.m[v];
+        }
+    emit_m:
+        for (int v = 0; v < PKT_MV; v++) {
+#pragma HLS UNROLL
+            p.m[v] = PKT_MV == cfg::V ? a.m[v] : accm_t(0);
         }
     }
 
@@ -255,7 +263,8 @@ struct FqPolicy {
     // A DSP lane's packet holds the whole sum in units of 2^v_b (apply).
     static wide_t recombine(const pkt_t& p, const pkt_t& prev, int v, const layer_t& L, bool dsp = false) {
         const accq_t q = accq_t(p.q[v]) - accq_t(prev.q[v]);
-        const accm_t m = accm_t(p.m[v]) - accm_t(prev.m[v]);
+        const int mv = PKT_MV == cfg::V ? v : 0;  // (all lanes on DSPs: no mean sums, and no shift lanes)
+        const accm_t m = accm_t(p.m[mv]) - accm_t(prev.m[mv]);
 #if FQ_HLS_PATH
         if (cfg::DSP_LANES > 0 && dsp) return wide_t(q) << L.v_b;
         wide_t t = wide_t(q) << L.q_shift;  // shifters, not multipliers (ap_int: defined for negative values)

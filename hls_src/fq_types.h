@@ -99,7 +99,9 @@ struct pick_type<false, T, F> {
     typedef F type;
 };
 typedef pick_type<cfg::ENGINE_FQ != 0, accq_t, acc_t>::type pktq_t;
-static const int PKT_MV = cfg::ENGINE_FQ ? cfg::V : 1;  // int8 packets carry no mean sums (one unused slot)
+// int8 packets, and FQ packets of an engine whose lanes are all on DSPs (no mean accumulators), carry no mean
+// sums (one unused slot)
+static const int PKT_MV = cfg::ENGINE_FQ && cfg::DSP_LANES < cfg::P ? cfg::V : 1;
 struct pkt_t {
     pktq_t q[cfg::V];     // int8: the accumulator; FQ: the q-accumulator (ACCQ_BITS <= ACC_BITS)
     accm_t m[PKT_MV];     // FQ: the mean accumulator

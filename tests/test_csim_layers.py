@@ -513,3 +513,16 @@ def test_fq_dsp_lanes_refuse_weights_beyond_the_operand():
     pack_layer(big, small_cfg("fq", exp_bits=4))
     with pytest.raises(InputError, match=f"layer {layer.name}: a weight needs 2\\^17"):
         pack_layer(big, small_cfg("fq", dsp_lanes=2))
+
+
+@pytest.mark.parametrize("hls_path", [False, True], ids=["fast", "hls"])
+def test_fq_all_lanes_on_dsps(hls_path):
+    """Every FQ lane on DSPs: the packets carry one sum per pixel (no mean sums), still bit-exact."""
+    from fq_hls.hw.memories import packet_bits
+    from fq_hls.synthetic import random_conv_graph
+
+    cfg = small_cfg("fq", dsp_lanes=8)
+    assert packet_bits(cfg) == cfg.pixels * cfg.accq_bits + cfg.accm_bits < packet_bits(small_cfg("fq"))
+    for method, case in (("fq5", "residual_relu"), ("int8", "3x3_stride2")):
+        g = random_conv_graph(method=method, sparsity=0.6, seed=7, **CASES[case])
+        _check_conv_graph(g, "fq", seed=1, hls_path=hls_path, dsp_lanes=8)

@@ -172,6 +172,7 @@ def test_check_builds_refuse_a_stream_without_depth():
     ("pynq-z2", "fq", dict(fill_overlap=False)), ("pynq-z2", "int8", {}), ("zcu104", "fq", {}),
     ("kv260", "fq", dict(lb_uram=True, fill_overlap=False)), ("kv260", "int8", dict(fuse_pool=False)),
     ("zcu104", "int8_sparse", dict(lb_uram=True)), ("pynq-z2", "int8_sparse", dict(fill_overlap=False)),
+    ("pynq-z2", "fq", dict(dsp_lanes=16)), ("ultra96v2", "fq", dict(dsp_lanes=5)),
 ])
 def test_memory_manifest_is_what_the_source_declares(board, engine, kw):
     """fq_hls.hw.memories.manifest (what codegen binds and the resource model counts) against the shapes the

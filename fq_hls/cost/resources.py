@@ -240,7 +240,9 @@ def estimate(cfg: HardwareConfig, units: UnitCosts) -> EngineEstimate:
         if cfg.dsp_lanes:
             parts["pe_dsp"] = (units.fq_dsp_lane(cfg).scale(cfg.dsp_lanes), "yosys")
         parts["recombine"] = (units.recombine(cfg).scale(V), "yosys")
-        parts["delta"] = (units.delta((cfg.accq_bits, cfg.accm_bits)).scale(V), "yosys")
+        means = cfg.dsp_lanes < P  # shift lanes send mean sums; DSP lanes one sum
+        parts["delta"] = (units.delta((cfg.accq_bits, cfg.accm_bits) if means else (cfg.accq_bits,)).scale(V),
+                          "yosys")
         # per lane: the entry's channel step, kernel row and column (adder, bit selects), and the line-buffer
         # address ci * cstride: one DSP multiply per lane (hls_src compute_tile)
         parts["decode"] = (Resources(lut=DECODE_LUT, ff=DECODE_FF, dsp=1).scale(P), "model")

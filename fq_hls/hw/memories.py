@@ -80,8 +80,10 @@ def uram_for(depth: int, width: int) -> int:
 
 def packet_bits(cfg: HardwareConfig) -> int:
     """Bits of one compute -> store packet (hls_src/fq_types.h pkt_t)."""
-    if cfg.shift_pe:
+    if cfg.shift_pe and cfg.dsp_lanes < cfg.lanes:
         return cfg.pixels * (cfg.accq_bits + cfg.accm_bits)
+    if cfg.shift_pe:  # every lane on DSPs: one sum per pixel (PKT_MV = 1)
+        return cfg.pixels * cfg.accq_bits + cfg.accm_bits
     return cfg.pixels * cfg.acc_bits + cfg.accm_bits
 
 
