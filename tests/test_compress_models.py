@@ -137,3 +137,17 @@ def test_load_errors_name_file_and_key(tmp_path):
     p.write_bytes(b"not a checkpoint")
     with pytest.raises(ModelFileError, match="junk.pt"):
         load_weights(build_model("smallcnn"), p)
+
+
+def test_load_any_model_infers_classes_as_a_new_user_expects(tmp_path):
+    """issue 17: a 100-class torchvision-layout ResNet-18 loads without --num-classes."""
+    from fq_hls.compress.models import load_any_model, num_outputs
+
+    path = tmp_path / "r18_100.pt"
+    torch.save(build_model("resnet18-cifar", 100).state_dict(), path)
+    m = load_any_model("resnet18-cifar", path)
+    assert num_outputs(m) == 100 and m.arch == "resnet18-cifar" and not m.training
+    with pytest.raises(ModelFileError, match=r"'fc\.weight' has shape \(100, 512\), the model expects \(10, 512\)"):
+        load_any_model("resnet18-cifar", path, num_classes=10)
+    with pytest.raises(InputError, match="--input-shape is for --arch FILE.py:builder"):
+        load_any_model("resnet18-cifar", path, input_shape=(3, 32, 32))

@@ -1,5 +1,6 @@
 """End to end on scikit-learn's digits: train a small CNN with torch, compress it with the CLI (prune + FQ +
-fine-tune + encode), evaluate, lower to integers, and run it on the emulated board (C-simulated kernel).
+fine-tune + encode, and post-training with reconstruction), evaluate, lower to integers, and run it on the
+emulated board (C-simulated kernel).
 
 Bounds (stated here, checked below): the float CNN reaches >= 90 % top-1 on the 360 held-out digits; the
 fq5-compressed model (50 % sparse, 10 fine-tuning epochs) stays within 5 points of it; the integer network
@@ -88,3 +89,41 @@ def test_compress_finetune_lower_and_emulate(trained, tmp_path, capsys):
     assert rc == 0, text
     res = json.loads(text[text.index("{"):])
     assert res["bit_exact"] is True and res["images"] == 8 and res["evidence"] == "csim"
+
+
+def test_post_training_reconstruction_lowers_and_emulates(trained, tmp_path, capsys):
+    """Post-training fq5 with reconstruction (the default with --data): the file holds FQ codes only, the
+    integer network follows its fake-quantized model, and the C-simulation stays bit-exact."""
+    from fq_hls.cli import main
+    from fq_hls.datasets import load_dataset
+    from fq_hls.fqz import read_fqz
+    from fq_hls.lower import lower
+    from fq_hls.reference import run_float, run_integer
+
+    weights, float_acc = trained
+    out = tmp_path / "digits_fq5_ptq.fqz"
+    assert main(["compress", "--arch", "smallcnn", "--weights", str(weights), "--method", "fq5", "--data", "digits",
+                 "--no-progress", "-o", str(out)]) == 0
+    rep = json.loads(out.with_suffix(".json").read_text())
+    assert rep["reconstruct"] == "layer" and rep["epochs"] == 0
+    for name, r in rep["reconstruction"]["layers"].items():
+        assert r["rel_error_after"] <= r["rel_error_before"], name
+    assert rep["top1"] >= float_acc["top1"] - 5.0, (rep["top1"], float_acc["top1"])
+    cm = read_fqz(out)
+    assert {n.weight.mode for n in cm.weighted()} <= {"shift", "recentralized"}
+    test = load_dataset("digits", "test", "smallcnn")
+    x, _ = test.arrays()
+    graph = lower(cm)
+    logits_int = graph.dequantize(graph.output, run_integer(graph, graph.quantize_input(x)))
+    xf = (x.astype(np.float32) - np.asarray(cm.mean, np.float32)) / np.asarray(cm.std, np.float32)
+    agree = float(np.mean(logits_int.argmax(1) == run_float(cm, xf.transpose(0, 3, 1, 2)).argmax(1)))
+    assert agree >= 0.95, agree
+    if shutil.which("g++") is None:
+        pytest.skip("g++ not on PATH: C-simulation skipped")
+    pytest.importorskip("hls4ml")
+    capsys.readouterr()
+    rc = main(["run", str(out), "--emulate", "--board", "pynq-z2", "--images", "4", "--data", "digits",
+               "--check", "--json"])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert json.loads(text[text.index("{"):])["bit_exact"] is True

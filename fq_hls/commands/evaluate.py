@@ -7,8 +7,10 @@ import argparse
 import json
 import os
 
+from ..archs import ARCHS
 from ..errors import InputError
 from . import argtypes
+from .progress import add_progress_argument, progress_enabled
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,11 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--limit", type=argtypes.images, default=None, help="first N images of a class-balanced order")
     parser.add_argument(
-        "--arch", default=None, help="architecture of a float checkpoint (resnet18, resnet18-cifar, smallcnn)"
+        "--arch", default=None, choices=list(ARCHS), help="architecture of a float checkpoint"
     )
     parser.add_argument("--batch-size", type=argtypes.int_range(1, 65536), default=256)
     parser.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1)")
     parser.add_argument("--json", action="store_true", help="print a JSON object")
+    add_progress_argument(parser)
 
 
 def load_for_eval(path: str, arch: str | None):
@@ -75,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_labels(dataset.labels, n_out, args.data)
     res = evaluate_model(
-        module, dataset, limit=args.limit, batch_size=args.batch_size, device=args.device, arch=arch
+        module, dataset, limit=args.limit, batch_size=args.batch_size, device=args.device, arch=arch,
+        progress=progress_enabled(args),
     )
     if args.json:
         print(

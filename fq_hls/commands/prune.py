@@ -6,10 +6,13 @@ import argparse
 import json
 
 from . import argtypes
+from .progress import add_progress_argument, progress_enabled
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--arch", required=True, help="resnet18, resnet18-cifar or smallcnn")
+    from ..archs import ARCHS
+
+    p.add_argument("--arch", required=True, choices=list(ARCHS), help="architecture of the dense checkpoint")
     p.add_argument("--weights", required=True, help="dense float checkpoint (.pt/.pth/.npz)")
     p.add_argument("--method", choices=("dns", "gradual"), default="dns")
     p.add_argument("--sparsity", type=argtypes.fraction, required=True,
@@ -20,7 +23,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch-size", type=argtypes.positive_int, default=128)
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--seed", type=argtypes.seed, default=0)
-    p.add_argument("--progress", action="store_true")
+    add_progress_argument(p)
     p.add_argument("-o", "--output", required=True, help="pruned checkpoint (.pt state_dict); a .json report beside it")
     p.add_argument("--force", action="store_true", help="replace an existing output checkpoint and report")
 
@@ -32,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..compress.data import make_loader
-    from ..compress.models import build_model, load_weights
+    from ..compress.models import load_model
     from ..compress.prune_train import PruneConfig, prune_model
     from ..datasets import load_dataset
     from ..errors import InputError
@@ -46,15 +49,14 @@ def run(args: argparse.Namespace) -> int:
     report_path = out.with_suffix(".json")
     for path, what in ((out, "checkpoint"), (report_path, "report file")):
         check_output_file(path, force=args.force, inputs=[args.weights], what=what)
-    model = build_model(args.arch)
-    load_weights(model, args.weights)
+    model = load_model(args.arch, args.weights)  # the class count comes from the checkpoint's fc
     train = load_dataset(args.data, "train", args.arch)
     n_out = model.fc.out_features
     if len(train) and int(train.labels.max()) >= n_out:
         raise InputError(f"{args.data}: label {int(train.labels.max())} is outside the model's {n_out} classes")
     loader = make_loader(train, args.arch, batch_size=args.batch_size, train=True, seed=args.seed)
     cfg = PruneConfig(method=args.method, sparsity=args.sparsity, epochs=args.epochs, lr=args.lr,
-                      device=args.device, seed=args.seed, progress=args.progress)
+                      device=args.device, seed=args.seed, progress=progress_enabled(args))
     rep = prune_model(model, loader, cfg)
     model.to("cpu")
     buf = io.BytesIO()

@@ -65,6 +65,7 @@ def calibrate(
     percentile: float = 99.99,
     batch_size: int = 64,
     device: str = "cpu",
+    progress: bool = False,
 ) -> dict[str, float]:
     """Set `cm.act_max` for "input" and every node from uint8 NHWC calibration images (see module doc)."""
     x = np.asarray(images_u8_nhwc)
@@ -77,7 +78,9 @@ def calibrate(
         raise InputError(f"calibration percentile must be in (0, 100], got {percentile}")
     module = to_torch(cm).to(device)
     hists: dict[str, _LogHistogram] = {}
-    for i in range(0, len(x), batch_size):
+    from tqdm.auto import tqdm
+
+    for i in tqdm(range(0, len(x), batch_size), desc="calibrate", unit="batch", leave=False, disable=not progress):
         inp = normalize(x[i : i + batch_size], cm.mean, cm.std).to(device)
         module(inp, observe=lambda name, t: hists.setdefault(name, _LogHistogram()).add(t))
     act_max = {name: float(hg.percentile(percentile)) for name, hg in hists.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -49,6 +50,8 @@ class FinetuneConfig:
     resume: bool = False
     progress: bool = False
     max_batches: int | None = None  # cap per epoch (smoke runs)
+    distill_weight: float = 0.5  # share of the distillation term in the loss when a teacher is given
+    distill_temperature: float = 4.0
 
     def validate(self) -> None:
         if self.epochs < 0:
@@ -57,6 +60,9 @@ class FinetuneConfig:
             raise InputError(f"refit must be one of {REFIT_POLICIES}, got {self.refit!r}")
         if self.refit_every < 1:
             raise InputError(f"refit_every must be >= 1, got {self.refit_every}")
+        if not 0.0 <= self.distill_weight <= 1.0 or not self.distill_temperature > 0:
+            raise InputError(f"distillation weight must be in [0, 1] and temperature > 0, got "
+                             f"{self.distill_weight}, {self.distill_temperature}")
         if self.lr_schedule not in ("cosine", "constant"):
             raise InputError(f"lr_schedule must be 'cosine' or 'constant', got {self.lr_schedule!r}")
         s = list(self.inq_schedule)
@@ -272,7 +278,7 @@ def _apply_masks(pairs: list[tuple[Tensor, Tensor]]) -> None:
 
 
 def finetune(model: nn.Module, qlayers: dict[str, LayerQuantizer], masks: dict[str, Tensor], train_loader,
-             cfg: FinetuneConfig, eval_fn=None) -> dict:
+             cfg: FinetuneConfig, eval_fn=None, teacher: nn.Module | None = None) -> dict:
     """Fine-tune `model` (quantizers attached by attach_quantizers) with cross-entropy and SGD.
 
     `train_loader`: a DataLoader of (input, label) batches or a Dataset. `masks`: name -> pruning mask of
@@ -280,16 +286,29 @@ def finetune(model: nn.Module, qlayers: dict[str, LayerQuantizer], masks: dict[s
     (rank 0 only) returns a dict or a number, recorded per epoch. Returns {"history": [per-epoch dicts:
     epoch, loss, fraction, lr, refit, images, seconds, images_per_s, eval], "epochs": ..., "resumed_from":
     ..., "world_size": ...}. The model ends fully quantized (fraction 1.0), on cfg.device, in its original
-    train/eval mode."""
+    train/eval mode. With a `teacher` (the float model, eval mode, never updated) the loss mixes in knowledge
+    distillation: (1 - a) CE + a T^2 KL(teacher || student) at temperature T (Hinton et al.), a =
+    cfg.distill_weight."""
     cfg.validate()
     info = ddp.setup(cfg.device)
     try:
-        return _finetune(model, qlayers, masks, train_loader, cfg, eval_fn, info)
+        return _finetune(model, qlayers, masks, train_loader, cfg, eval_fn, info, teacher)
     finally:
         ddp.cleanup(info)
 
 
-def _finetune(model, qlayers, masks, train_loader, cfg, eval_fn, info: ddp.DistInfo) -> dict:
+def distill_loss(student: Tensor, teacher: Tensor, labels: Tensor, weight: float, temperature: float) -> Tensor:
+    """(1 - weight) CE(student, labels) + weight T^2 KL(softmax(teacher/T) || softmax(student/T))."""
+    ce = F.cross_entropy(student, labels)
+    if weight == 0.0:
+        return ce
+    t = temperature
+    kl = F.kl_div(F.log_softmax(student / t, dim=1), F.log_softmax(teacher / t, dim=1), reduction="batchmean",
+                  log_target=True)
+    return (1.0 - weight) * ce + weight * t * t * kl
+
+
+def _finetune(model, qlayers, masks, train_loader, cfg, eval_fn, info: ddp.DistInfo, teacher=None) -> dict:
     device = info.device
     if device.type == "cuda" and not torch.cuda.is_available():
         raise InputError(f"device {cfg.device!r} requested but CUDA is not available")
@@ -321,6 +340,10 @@ def _finetune(model, qlayers, masks, train_loader, cfg, eval_fn, info: ddp.DistI
                    for n, m in masks.items() if n not in qlayers]
     _apply_masks(mask_pairs)
 
+    if teacher is not None:
+        teacher = teacher.to(device).eval()
+        for p in teacher.parameters():
+            p.requires_grad_(False)
     net = ddp.wrap(model, info) if info.distributed else model
     loader, dsampler = _make_loader(train_loader, cfg, info)
     refits = set(refit_epochs(cfg))
@@ -350,7 +373,13 @@ def _finetune(model, qlayers, masks, train_loader, cfg, eval_fn, info: ddp.DistI
             y = y.to(device, non_blocking=True)
             with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_amp):
                 out = net(x)
-            loss = F.cross_entropy(out.float(), y)
+                if teacher is not None:
+                    with torch.no_grad():
+                        t_out = teacher(x)
+            if teacher is not None:
+                loss = distill_loss(out.float(), t_out.float(), y, cfg.distill_weight, cfg.distill_temperature)
+            else:
+                loss = F.cross_entropy(out.float(), y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             for p, m in mask_pairs:  # pruned weights get no update (the quantized ones already have 0 grad)
@@ -379,11 +408,13 @@ def _finetune(model, qlayers, masks, train_loader, cfg, eval_fn, info: ddp.DistI
         if info.is_main:
             if cfg.progress:
                 print(f"epoch {epoch + 1}/{cfg.epochs}: loss {rec['loss']:.4f} fraction {frac:g} "
-                      f"{rec['images_per_s'] or 0:.0f} img/s" + (f" eval {rec['eval']}" if rec["eval"] is not None else ""))
+                      f"{rec['images_per_s'] or 0:.0f} img/s" + (f" eval {rec['eval']}" if rec["eval"] is not None else ""), file=sys.stderr, flush=True)
             if cfg.checkpoint:
                 save_checkpoint(cfg.checkpoint, model, opt, epoch + 1, history, cfg)
         ddp.barrier(info)
     if cfg.epochs > 0:
         set_quantized_fraction(qlayers, 1.0)
     model.train(was_training)
-    return {"history": history, "epochs": cfg.epochs, "resumed_from": resumed_from, "world_size": info.world_size}
+    return {"history": history, "epochs": cfg.epochs, "resumed_from": resumed_from, "world_size": info.world_size,
+            "distill": None if teacher is None else {"weight": cfg.distill_weight,
+                                                     "temperature": cfg.distill_temperature}}

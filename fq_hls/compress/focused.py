@@ -16,11 +16,11 @@ from torch.nn.utils import parametrize
 
 from ..errors import FQError, InputError
 from ..model import QuantWeight, SymbolFields
+from .methods import BITS as _BITS
+from .methods import METHODS
 from .mixture import fit_tied_mixture, sample_components
 from .quantizers import MAX_SPAN, int8_per_channel, nearest_pow2_exponent, overflow_top, round_pow2
 
-METHODS = ("fq5", "fq7", "shift5", "int8")
-_BITS = {"fq5": 5, "fq7": 7, "shift5": 5, "int8": 8}
 W_THRESHOLD = 2.0  # W below this: plain shift, else recentralized
 _MODES = ("shift", "recentralized", "int8")
 # buffers whose shape follows the layer (resized when a checkpoint is loaded into a fresh quantizer)

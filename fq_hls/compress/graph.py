@@ -7,11 +7,12 @@ graph with the dequantized (fake-quantized) weights, for evaluation and calibrat
 Node names are the torch module names:
 
     conv1                 conv + bn1 + relu (input "input")
-    maxpool               resnet18 (ImageNet stem) only
+    maxpool               ImageNet stem only
     layerL.B.conv1        conv + bn1 + relu
-    layerL.B.conv2        conv + bn2 (no relu)
-    layerL.B.downsample   1x1 conv + bn (first block of layer2..4)
-    layerL.B              add [conv2, identity or downsample], relu
+    layerL.B.conv2        conv + bn2 (no relu; relu in a bottleneck, whose 3x3 conv2 carries the stride)
+    layerL.B.conv3        bottleneck only: 1x1 conv + bn3 (no relu)
+    layerL.B.downsample   1x1 conv + bn (first block of a stage that changes shape)
+    layerL.B              add [last conv, identity or downsample], relu
     avgpool               global average pool, output (N, C, 1, 1)
     fc                    fc on avgpool (flattened)
 
@@ -95,10 +96,13 @@ class _Builder:
         )
         return name
 
-    def fc(self, name: str, inp: str) -> str:
-        m = self.layers[name]
+    def fc(self, name: str, inp: str, module_name: str | None = None, bn: nn.BatchNorm1d | None = None,
+           relu: bool = False) -> str:
+        module_name = module_name or name
+        m = self.layers[module_name]
         bias = _np(m.bias) if m.bias is not None else None
-        self.nodes.append(Node(name, "fc", [inp], {}, self.qweight(name, name), bias))
+        self.nodes.append(Node(name, "fc", [inp], {}, self.qweight(module_name, name), bias,
+                               _bn(bn) if bn is not None else None, relu))
         return name
 
     def add(self, node: Node) -> str:
@@ -114,10 +118,45 @@ def to_compressed(
     act_max: dict[str, float] | None = None,
     meta: dict | None = None,
 ) -> CompressedModel:
-    """The CompressedModel of `model` (arch "resnet18", "resnet18-cifar" or "smallcnn") with `qweights`
+    """The CompressedModel of `model` (built by `build_model`, or a user module carrying the `fx_plan` that
+    fx_import traced; its nodes follow that plan) with `qweights`
     (module name -> QuantWeight, one per conv/fc; missing or extra entries raise InputError)."""
     info = arch_info(arch)
     b = _Builder(model, qweights)
+    plan = getattr(model, "fx_plan", None)
+    if plan is not None:  # a user module traced by fx_import
+        _from_plan(b, model, plan)
+    else:
+        _from_family(b, model, info)
+    extra = set(qweights) - b.used
+    if extra:
+        raise InputError(f"quantized weights for unknown layers: {', '.join(sorted(extra))}")
+    return CompressedModel(
+        arch=arch,
+        num_classes=int(b.nodes[-1].weight.shape[0]),
+        input_shape=tuple(info["input_shape"]),
+        mean=tuple(float(v) for v in info["mean"]),
+        std=tuple(float(v) for v in info["std"]),
+        method=method,
+        nodes=b.nodes,
+        act_max=dict(act_max or {}),
+        meta=dict(meta or {}),
+    )
+
+
+def _from_plan(b: _Builder, model: nn.Module, plan: list[dict]) -> None:
+    modules = dict(model.named_modules())
+    for e in plan:
+        bn = modules[e["bn"]] if e["bn"] else None
+        if e["op"] == "conv":
+            b.conv(e["name"], e["module"], e["inputs"][0], bn, e["relu"])
+        elif e["op"] == "fc":
+            b.fc(e["name"], e["inputs"][0], module_name=e["module"], bn=bn, relu=e["relu"])
+        else:
+            b.add(Node(e["name"], e["op"], list(e["inputs"]), dict(e["attrs"]), relu=e["relu"]))
+
+
+def _from_family(b: _Builder, model: nn.Module, info: dict) -> None:
     x = b.conv("conv1", "conv1", "input", model.bn1, True)
     if info["family"] == "resnet":
         mp = model.maxpool
@@ -129,8 +168,11 @@ def to_compressed(
         for li in range(1, 5):
             for bi, block in enumerate(getattr(model, f"layer{li}")):
                 pre = f"layer{li}.{bi}"
+                bottleneck = hasattr(block, "conv3")
                 h = b.conv(f"{pre}.conv1", f"{pre}.conv1", x, block.bn1, True)
-                h = b.conv(f"{pre}.conv2", f"{pre}.conv2", h, block.bn2, False)
+                h = b.conv(f"{pre}.conv2", f"{pre}.conv2", h, block.bn2, bottleneck)
+                if bottleneck:
+                    h = b.conv(f"{pre}.conv3", f"{pre}.conv3", h, block.bn3, False)
                 skip = x
                 if block.downsample is not None:
                     skip = b.conv(f"{pre}.downsample", f"{pre}.downsample.0", x, block.downsample[1], False)
@@ -139,20 +181,6 @@ def to_compressed(
         x = b.conv("conv2", "conv2", x, model.bn2, True)
     x = b.add(Node("avgpool", "avgpool", [x], {"global": True}))
     b.fc("fc", x)
-    extra = set(qweights) - b.used
-    if extra:
-        raise InputError(f"quantized weights for unknown layers: {', '.join(sorted(extra))}")
-    return CompressedModel(
-        arch=arch,
-        num_classes=int(model.fc.out_features),
-        input_shape=tuple(info["input_shape"]),
-        mean=tuple(float(v) for v in info["mean"]),
-        std=tuple(float(v) for v in info["std"]),
-        method=method,
-        nodes=b.nodes,
-        act_max=dict(act_max or {}),
-        meta=dict(meta or {}),
-    )
 
 
 def _key(name: str) -> str:

@@ -1,8 +1,8 @@
-"""Float models that compression starts from: ResNet-18 (ImageNet and CIFAR stems) and a tiny digits CNN.
+"""Float models that compression starts from: ResNet-18/34/50 (ImageNet and CIFAR stems) and a tiny digits CNN.
 
-The ResNet-18 modules are written here (no torchvision dependency) but use torchvision's module names,
-so a torchvision `resnet18().state_dict()` loads as is. Module names are also the node names of the
-compressed graph (see `graph.py`).
+The ResNets are written here (torchvision's CUDA wheel does not load beside the CPU torch) but use
+torchvision's module names, so a torchvision `resnet50().state_dict()` loads as is. Module names are also the
+node names of the compressed graph (see `graph.py`). A user's own module comes through `fx_import`.
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ MAX_CLASSES = 1 << 16
 class BasicBlock(nn.Module):
     """torchvision's BasicBlock: conv3x3-bn-relu-conv3x3-bn (+ identity or 1x1 downsample), relu."""
 
-    def __init__(self, cin: int, cout: int, stride: int = 1):
+    expansion = 1
+
+    def __init__(self, cin: int, width: int, stride: int = 1):
         super().__init__()
-        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
-        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv1 = nn.Conv2d(cin, width, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
-        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
-        self.bn2 = nn.BatchNorm2d(cout)
-        self.downsample: nn.Module | None = None
-        if stride != 1 or cin != cout:
-            self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.conv2 = nn.Conv2d(width, width, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.downsample = _downsample(cin, width, stride)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -43,10 +43,43 @@ class BasicBlock(nn.Module):
         return self.relu(out + identity)
 
 
-class ResNet18(nn.Module):
-    """ResNet-18 with torchvision's state_dict keys. `cifar=True`: 3x3/1 stem and no max-pool."""
+class Bottleneck(nn.Module):
+    """torchvision's Bottleneck (v1.5): 1x1 reduce, 3x3 carrying the stride, 1x1 expand x4 (+ identity or
+    1x1 downsample), relu."""
 
-    def __init__(self, num_classes: int = 1000, cifar: bool = False, in_channels: int = 3):
+    expansion = 4
+
+    def __init__(self, cin: int, width: int, stride: int = 1):
+        super().__init__()
+        cout = width * self.expansion
+        self.conv1 = nn.Conv2d(cin, width, 1, 1, 0, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, cout, 1, 1, 0, bias=False)
+        self.bn3 = nn.BatchNorm2d(cout)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = _downsample(cin, cout, stride)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        identity = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + identity)
+
+
+def _downsample(cin: int, cout: int, stride: int) -> nn.Module | None:
+    if stride == 1 and cin == cout:
+        return None
+    return nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+
+class ResNet(nn.Module):
+    """ResNet-18/34/50 with torchvision's state_dict keys. `cifar=True`: 3x3/1 stem and no max-pool."""
+
+    def __init__(self, block: type[BasicBlock | Bottleneck], blocks: tuple[int, ...], num_classes: int = 1000,
+                 cifar: bool = False, in_channels: int = 3):
         super().__init__()
         if cifar:
             self.conv1 = nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)
@@ -55,14 +88,15 @@ class ResNet18(nn.Module):
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool: nn.Module = nn.Identity() if cifar else nn.MaxPool2d(3, 2, 1)
-        widths = (64, 128, 256, 512)
         cin = 64
-        for i, w in enumerate(widths):
-            stride = 1 if i == 0 else 2
-            setattr(self, f"layer{i + 1}", nn.Sequential(BasicBlock(cin, w, stride), BasicBlock(w, w, 1)))
-            cin = w
+        for i, (width, n) in enumerate(zip((64, 128, 256, 512), blocks, strict=True)):
+            stage = []
+            for j in range(n):
+                stage.append(block(cin, width, 2 if (i > 0 and j == 0) else 1))
+                cin = width * block.expansion
+            setattr(self, f"layer{i + 1}", nn.Sequential(*stage))
         self.avgpool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(512, num_classes)
+        self.fc = nn.Linear(cin, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -92,6 +126,9 @@ class SmallCNN(nn.Module):
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
+_BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck}
+
+
 def build_model(arch: str, num_classes: int | None = None) -> nn.Module:
     """A freshly initialised float model; `model.arch` records the architecture name."""
     info = arch_info(arch)
@@ -100,10 +137,9 @@ def build_model(arch: str, num_classes: int | None = None) -> nn.Module:
         raise InputError(f"num_classes must be an integer in 1..{MAX_CLASSES}, got {num_classes!r}")
     n = int(num_classes or info["num_classes"])
     cin = info["input_shape"][0]
-    if arch == "resnet18":
-        model: nn.Module = ResNet18(n, cifar=False, in_channels=cin)
-    elif arch == "resnet18-cifar":
-        model = ResNet18(n, cifar=True, in_channels=cin)
+    if info["family"] == "resnet":
+        model: nn.Module = ResNet(_BLOCKS[info["block"]], info["blocks"], n, cifar=info["stem"] == "cifar",
+                                  in_channels=cin)
     else:
         model = SmallCNN(n, in_channels=cin)
     model.arch = arch
@@ -162,6 +198,16 @@ def load_weights(model: nn.Module, path: str | os.PathLike) -> nn.Module:
     return model
 
 
+def classes_of(sd: Mapping[str, torch.Tensor], path: str, key: str = "fc.weight") -> int:
+    """The class count of a checkpoint: the rows of its classifier weight `key`."""
+    if key not in sd:
+        raise ModelFileError(f"{path}: missing key {key!r} (the classifier, which gives the class count)")
+    shape = tuple(sd[key].shape)
+    if len(shape) != 2 or not 1 <= shape[0] <= MAX_CLASSES:
+        raise ModelFileError(f"{path}: key {key!r} has shape {shape}, expected (classes <= {MAX_CLASSES}, features)")
+    return int(shape[0])
+
+
 def _load_state_dict(model: nn.Module, sd: dict[str, torch.Tensor], path: str) -> None:
     expected = model.state_dict()
     # BN's num_batches_tracked is bookkeeping only; tolerate checkpoints that dropped it
@@ -186,14 +232,43 @@ def _load_state_dict(model: nn.Module, sd: dict[str, torch.Tensor], path: str) -
 
 
 def load_model(arch: str, path: str | os.PathLike, num_classes: int | None = None) -> nn.Module:
-    """build_model + load_weights; num_classes comes from fc.weight when not given."""
+    """build_model + load_weights; the class count comes from the checkpoint's fc.weight when not given
+    (a given count that differs is refused naming the key and both shapes)."""
     arch_info(arch)
     path = os.fspath(path)
     sd = read_state_dict(path)
     if num_classes is None:
-        if "fc.weight" not in sd:
-            raise ModelFileError(f"{path}: missing key 'fc.weight'")
-        num_classes = int(sd["fc.weight"].shape[0])
+        num_classes = classes_of(sd, path)
     model = build_model(arch, num_classes)
     _load_state_dict(model, sd, path)
     return model.eval()
+
+
+def load_any_model(arch: str, path: str | os.PathLike, num_classes: int | None = None,
+                   input_shape: tuple[int, int, int] | None = None) -> nn.Module:
+    """A float model with its checkpoint: a registry architecture (classes from the checkpoint's fc) or a
+    user module `FILE.py:builder` (traced with torch.fx, then registered in fq_hls.archs under
+    `model.arch`). `input_shape` is for user modules only."""
+    from .fx_import import is_module_spec, load_user_model
+
+    if not is_module_spec(arch):
+        if input_shape is not None:
+            raise InputError(f"--input-shape is for --arch FILE.py:builder; {arch!r} takes "
+                             f"{arch_info(arch)['input_shape']}")
+        return load_model(arch, path, num_classes)
+    model, info = load_user_model(arch, input_shape)
+    if num_classes is not None and num_classes != info["num_classes"]:
+        raise InputError(f"--num-classes {num_classes}: the module {arch} returns {info['num_classes']} classes")
+    from ..archs import register_arch
+
+    load_weights(model, path)
+    register_arch(model.arch, info)
+    return model.eval()
+
+
+def num_outputs(model: nn.Module) -> int:
+    """The class count of a model: the outputs of its last Linear layer."""
+    fcs = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    if not fcs:
+        raise InputError(f"{getattr(model, 'arch', 'model')}: no Linear classifier layer")
+    return int(fcs[-1].out_features)

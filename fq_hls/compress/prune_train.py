@@ -6,6 +6,7 @@ the pruned float checkpoint that `fq-hls compress` then takes (its zeros are kep
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 
@@ -62,12 +63,15 @@ def prune_model(model: torch.nn.Module, loader, cfg: PruneConfig) -> dict:
                           nesterov=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, steps))
     history = []
+    from tqdm.auto import tqdm
+
     for epoch in range(cfg.epochs):
         if hasattr(loader, "dataset") and hasattr(loader.dataset, "set_epoch"):
             loader.dataset.set_epoch(epoch)
         model.train()
         t0, total, n = time.perf_counter(), 0.0, 0
-        for x, y in loader:
+        for x, y in tqdm(loader, desc=f"prune epoch {epoch + 1}/{cfg.epochs}", leave=False, file=sys.stderr,
+                         disable=not cfg.progress):
             x, y = x.to(device), y.to(device)
             loss = F.cross_entropy(model(x), y)
             opt.zero_grad(set_to_none=True)
@@ -80,7 +84,8 @@ def prune_model(model: torch.nn.Module, loader, cfg: PruneConfig) -> dict:
                         "seconds": time.perf_counter() - t0})
         if cfg.progress:
             print(f"prune epoch {epoch + 1}/{cfg.epochs}: loss {history[-1]['loss']:.4f} "
-                  f"sparsity {history[-1]['sparsity']:.4f}", flush=True)
+                  f"sparsity {history[-1]['sparsity']:.4f}, {history[-1]['seconds']:.1f} s", file=sys.stderr,
+                  flush=True)
     masks = pruner.finalize() if hasattr(pruner, "finalize") else pruner.masks
     pruning.apply_masks(model, masks)
     model.eval()
