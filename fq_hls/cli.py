@@ -18,12 +18,17 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "inspect": ("fq_hls.commands.inspect", "per-layer modes, bits, sparsity, bytes of a .fqz"),
     "lower": ("fq_hls.commands.lower", "lower a .fqz to the integer IR and check it against its float model"),
     "csim": ("fq_hls.commands.csim", "C-simulate the HLS engine bit-exact against the reference"),
+    "export": ("fq_hls.commands.export", "write the integer (or fake-quantized float) network as ONNX"),
     "hls": ("fq_hls.commands.hls", "write (and run, when vitis_hls is on PATH) the Vitis HLS project"),
     "build": ("fq_hls.commands.build", "HLS + Vivado: build the overlay for a board"),
-    "run": ("fq_hls.commands.run", "ResNet-18 inference through the PYNQ driver (board or emulated)"),
+    "run": ("fq_hls.commands.run", "inference through the PYNQ driver (board or emulated)"),
     "doctor": ("fq_hls.commands.doctor", "versions, root, clocks, register map and a one-image check, for bug reports"),
     "report": ("fq_hls.commands.report", "resources and throughput: FQ against 8-bit designs"),
 }
+
+
+DESCRIPTION = ("Focused quantization of sparse CNNs for Zynq FPGAs: compress a model into a .fqz, lower and check it, "
+               "generate and simulate the HLS engine, build the overlay and run it through PYNQ.")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -34,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="fq-hls", description=__doc__)
+    parser = _Parser(prog="fq-hls", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -30,6 +30,7 @@ from pathlib import Path
 from ..errors import FQError, InputError, ToolMissingError
 from ..hw import abi
 from ..hw.config import HardwareConfig
+from ..hw.program import PROGRAM_FORMAT
 from . import hls_project, model_check, reports, tools, vivado_project
 from .model_check import DesignCheckError
 from .tools import ToolFailedError
@@ -236,12 +237,16 @@ def launcher_text(engine: str, pynq_python: str | None = None) -> str:
 
 
 def _manifest(cfg: HardwareConfig, layout: BuildLayout, built: bool, report_files: dict) -> dict:
+    from ..hw.sized import origin_of
+
     return {
         "hardware": cfg.to_dict(),
+        "hardware_origin": origin_of(cfg),  # the sized engine (what the report models) or not
         "board": cfg.board,
         "part": cfg.info.part,
         "pynq_board": cfg.info.pynq_board,
         "ip_vlnv": abi.VLNV,
+        "program_format": PROGRAM_FORMAT,  # the program layout the IP reads (fq_hls.runtime.agreement)
         "overlay": vivado_project.OVERLAY_NAME,
         "bitstream": layout.bit.name,
         "hwh": layout.hwh.name,

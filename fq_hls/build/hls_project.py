@@ -270,7 +270,9 @@ def write_hls_project(
     sh = outdir / "run_hls.sh"
     sh.write_text(_RUN_SH)
     sh.chmod(0o755)
-    meta = {"config": cfg.to_dict(), "part": cfg.info.part, "top": abi.TOP, "vlnv": abi.VLNV, "steps": list(steps),
+    from ..hw.sized import origin_of
+
+    meta = {"config": cfg.to_dict(), "config_origin": origin_of(cfg), "part": cfg.info.part, "top": abi.TOP, "vlnv": abi.VLNV, "steps": list(steps),
             "design_files": design, "testbench_files": tb_files, "testbench_data": TB_DATA if ours else None,
             "m_axi_depths": depths, "config_interface": interface_settings(cfg)}
     (outdir / "hls_config.json").write_text(json.dumps(meta, indent=2) + "\n")

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from ..errors import DeviceError
 from ..hw import abi
 from ..hw.config import HardwareConfig
+from ..hw.program import PROGRAM_FORMAT
 
 INSTANCE = f"{abi.TOP}_0"  # instance name the Vivado block design gives the IP (build TCL uses the same)
 BUNDLES = ("gmem_w", "gmem_in", "gmem_out", "gmem_in2")  # m_axi bundles of fq_accel (docs/accel_abi.md)
@@ -229,6 +230,7 @@ def hwh_text(cfg: HardwareConfig, base_addr: int | None = None, *, ddr_segments:
     params = ET.SubElement(ip, "PARAMETERS")
     for key, value in cfg.to_dict().items():
         _param(params, f"FQ_{key.upper()}", value)
+    _param(params, "FQ_PROGRAM_FORMAT", PROGRAM_FORMAT)  # the program layout this engine reads (runtime.agreement)
     _param(params, "C_S_AXI_CONTROL_BASEADDR", f"0x{base:08X}")
     _param(params, "C_S_AXI_CONTROL_HIGHADDR", f"0x{base + abi.ADDRESS_RANGE - 1:08X}")
     for b in BUNDLES:
@@ -311,6 +313,7 @@ class HwhInfo:
     family: str | None  # "zynq7" / "zynqmp" from the PS module, None without one
     master_ranges: dict[str, list[tuple[int, int]]] = field(default_factory=dict)  # m_axi_<bundle> -> [base, end)
     pl_clocks_mhz: dict[int, float] = field(default_factory=dict)  # achieved rate of each enabled PL clock
+    ip_params: dict[str, str] = field(default_factory=dict)  # the IP's FQ_* parameters (emulated .hwh only)
 
     def ranges_for(self, bundle: str) -> list[tuple[int, int]]:
         return self.master_ranges.get(f"m_axi_{bundle}", [])
@@ -338,6 +341,7 @@ def read_hwh(path: str, instance: str = INSTANCE) -> HwhInfo:
                     except (TypeError, ValueError):
                         pass
         if mod.get("INSTANCE") == instance:
+            info.ip_params = {k: v for k, v in params.items() if k and k.startswith("FQ_") and v is not None}
             for mr in mod.iter("MEMRANGE"):
                 master = mr.get("MASTERBUSINTERFACE") or ""
                 if mr.get("MEMTYPE") != "MEMORY" or not master.startswith("m_axi_"):

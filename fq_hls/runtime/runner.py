@@ -19,7 +19,8 @@ import numpy as np
 
 from ..errors import DeviceError, InputError
 from ..hw import abi
-from ..hw.config import BOARDS, HardwareConfig, hardware_config
+from ..hw.config import BOARDS, HardwareConfig
+from ..hw.sized import engine_config
 from ..ir import IntegerGraph
 from ..safeio import read_regular
 
@@ -82,10 +83,7 @@ def _load_config(folder: str, board: str | None, engine: str) -> tuple[HardwareC
     board = board or _board_from_env()
     if board is None:
         raise InputError(f"{folder}: no {CONFIG_NAMES[0]} and no --board given; name the board")
-    try:
-        return hardware_config(board, engine), {}
-    except ValueError as e:
-        raise InputError(str(e)) from None
+    return engine_config(board, engine)[0], {}  # the sized engine, as `fq-hls build` builds it
 
 
 def _board_hint(e: BaseException) -> str:
@@ -138,7 +136,8 @@ class Accelerator:
 
     def __init__(self, graph: IntegerGraph, cfg: HardwareConfig, *, bitfile: str | None = None,
                  emulate: bool = False, device=None, kernel=None, timeout_s: float | None = None,
-                 program=None, fclk_mhz: float | None = None, emulated_hwh: dict | None = None):
+                 program=None, fclk_mhz: float | None = None, emulated_hwh: dict | None = None,
+                 overlay_format: int | None = None):
         if timeout_s is not None and not (isinstance(timeout_s, (int, float)) and 0 < timeout_s < float("inf")):
             raise InputError(f"timeout {timeout_s!r}: expected a finite number of seconds > 0")
 
@@ -151,6 +150,11 @@ class Accelerator:
             program = build_program(graph, cfg)
         self.program = program
         self._check_program()
+        from ..hw.program import Program
+        from .agreement import check_program
+
+        if isinstance(program, Program):  # the overlay must run what was packed (runtime/agreement.py)
+            check_program(program, cfg, f"{cfg.engine} overlay on {cfg.board}", overlay_format)
 
         self.emulated = bool(emulate)
         self._tmp = None
@@ -183,8 +187,12 @@ class Accelerator:
         self.bitfile = bitfile
         self.timeout_s = timeout_s if timeout_s is not None else (EMULATED_TIMEOUT_S if self.emulated else BOARD_TIMEOUT_S)
 
+        from .agreement import check_overlay_params
         from .hwh import INSTANCE, read_hwh
         from .overlay import FqOverlay
+
+        # the engine the bitstream's .hwh states (where it states one) is the one the program was packed for
+        check_overlay_params(read_hwh(os.path.splitext(bitfile)[0] + ".hwh").ip_params, cfg, bitfile)
 
         if not self.emulated and os.path.isdir("/sys/class/fpga_manager"):  # a board: pynq needs root
             from .board import check_root
@@ -505,11 +513,16 @@ class Accelerator:
             if not emulate:
                 raise InputError(f"{path}: a .fqz alone has no bitstream; pass the build folder, or --emulate")
             board = board or _board_from_env() or "pynq-z2"
-            try:
-                cfg = hardware_config(board, engine)
-            except ValueError as e:
-                raise InputError(str(e)) from None
+            cfg = engine_config(board, engine)[0]  # the sized engine (fq_hls.hw.sized), as the report models
             model, bitfile = path, None
         else:
             raise InputError(f"{path}: no such build folder or .fqz file")
-        return cls(load_graph(model), cfg, bitfile=bitfile, emulate=emulate, **kwargs)
+        graph = load_graph(model)
+        if os.path.isdir(path):  # a built overlay is what it is: the program must fit it (runtime/agreement.py)
+            if manifest.get("program_format") is not None:
+                kwargs.setdefault("overlay_format", manifest["program_format"])
+        else:  # the emulated board of a .fqz: the board's engine with buffers for this model (fq_hls.hw.fit)
+            from ..hw.fit import fit_config
+
+            cfg = fit_config(cfg, graph)
+        return cls(graph, cfg, bitfile=bitfile, emulate=emulate, **kwargs)

@@ -21,6 +21,7 @@ from ..archs import ARCHS
 from ..ir import IntegerGraph, TensorInfo
 from ..model import BatchNorm, CompressedModel, Node, normalise
 from .quantizers import prune, quantize
+from .resnets import resnet_nodes
 
 _CALIB_IMAGES = {"resnet18": 2, "resnet18-cifar": 8, "smallcnn": 32}
 # random_images spread over 0..255 around 127.5: normalised by these they span [-2, 2], as a real model's
@@ -38,55 +39,6 @@ def random_images(shape: tuple[int, int, int], n: int, seed: int = 0) -> np.ndar
     coarse = rng.uniform(0, 255, (n, -(-h // f), -(-w // f), c))
     img = np.repeat(np.repeat(coarse, f, axis=1), f, axis=2)[:, :h, :w] + rng.normal(0, 30, (n, h, w, c))
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
-
-
-def _resnet_nodes(stem: str, num_classes: int) -> list[tuple[Node, tuple | None]]:
-    out: list[tuple[Node, tuple | None]] = []
-    if stem == "imagenet":
-        out.append(
-            (
-                Node("conv1", "conv", ["input"], {"kernel": 7, "stride": 2, "padding": 3}, relu=True),
-                (64, 3, 7),
-            )
-        )
-        out.append((Node("maxpool", "maxpool", ["conv1"], {"kernel": 3, "stride": 2, "padding": 1}), None))
-        prev = "maxpool"
-    else:
-        out.append(
-            (
-                Node("conv1", "conv", ["input"], {"kernel": 3, "stride": 1, "padding": 1}, relu=True),
-                (64, 3, 3),
-            )
-        )
-        prev = "conv1"
-    cin = 64
-    for li, cout in enumerate((64, 128, 256, 512), start=1):
-        for b in range(2):
-            p = f"layer{li}.{b}"
-            s = 2 if (b == 0 and li > 1) else 1
-            out.append(
-                (
-                    Node(f"{p}.conv1", "conv", [prev], {"kernel": 3, "stride": s, "padding": 1}, relu=True),
-                    (cout, cin, 3),
-                )
-            )
-            out.append(
-                (
-                    Node(f"{p}.conv2", "conv", [f"{p}.conv1"], {"kernel": 3, "stride": 1, "padding": 1}),
-                    (cout, cout, 3),
-                )
-            )
-            idn = prev
-            if s != 1 or cin != cout:
-                idn = f"{p}.downsample"
-                out.append(
-                    (Node(idn, "conv", [prev], {"kernel": 1, "stride": s, "padding": 0}), (cout, cin, 1))
-                )
-            out.append((Node(p, "add", [f"{p}.conv2", idn], relu=True), None))
-            prev, cin = p, cout
-    out.append((Node("avgpool", "avgpool", [prev], {"global": True}), None))
-    out.append((Node("fc", "fc", ["avgpool"]), (num_classes, 512, 0)))
-    return out
 
 
 def _smallcnn_nodes(num_classes: int) -> list[tuple[Node, tuple | None]]:
@@ -113,21 +65,37 @@ def random_compressed(
     seed: int = 0,
 ) -> CompressedModel:
     """A calibrated random CompressedModel with torchvision node names (see module docstring)."""
-    from ..reference.float_model import calibrate_numpy, run_node
-
     if arch not in ARCHS:
         raise ValueError(f"unknown arch {arch!r}; known: {', '.join(ARCHS)}")
     info = ARCHS[arch]
     in_shape, default_classes = tuple(info["input_shape"]), info["num_classes"]
     nc = num_classes or default_classes
+    if arch == "smallcnn":
+        spec = _smallcnn_nodes(nc)
+    else:  # the registry's ResNet layout (older entries without it: ResNet-18)
+        stem = info.get("stem", "cifar" if in_shape[1] <= 64 else "imagenet")
+        spec = resnet_nodes(info.get("block", "basic"), tuple(info.get("blocks", (2, 2, 2, 2))), stem, nc)
+    return random_model(arch, spec, in_shape, nc, method, sparsity, seed)
+
+
+def random_resnet(block: str, blocks: tuple[int, ...], widths: tuple[int, ...], input_shape: tuple[int, int, int],
+                  num_classes: int = 10, method: str = "fq5", sparsity: float = 0.8, seed: int = 0) -> CompressedModel:
+    """A random ResNet of any depth and stage widths (e.g. a narrow ResNet-50 layout for fast tests); the stem
+    follows the input size (7x7/2 + max pool above 64 pixels, else 3x3/1)."""
+    stem = "imagenet" if input_shape[1] > 64 else "cifar"
+    spec = resnet_nodes(block, blocks, stem, num_classes, widths)
+    return random_model(f"{block}-resnet", spec, input_shape, num_classes, method, sparsity, seed)
+
+
+def random_model(arch: str, spec: list[tuple[Node, tuple | None]], in_shape: tuple[int, int, int], nc: int,
+                 method: str, sparsity: float, seed: int) -> CompressedModel:
+    """The calibrated random CompressedModel of a node list (node, weight shape or None), see module docstring."""
+    from ..reference.float_model import calibrate_numpy, run_node
+
     rng = np.random.default_rng(seed)
-    spec = (
-        _smallcnn_nodes(nc)
-        if arch == "smallcnn"
-        else _resnet_nodes("imagenet" if arch == "resnet18" else "cifar", nc)
-    )
     mean, std = (SYNTHETIC_MEAN,) * in_shape[0], (SYNTHETIC_STD,) * in_shape[0]
-    x = normalise(random_images(in_shape, _CALIB_IMAGES[arch], seed + 1), mean, std)
+    n_calib = _CALIB_IMAGES.get(arch, 2 if in_shape[1] > 64 else 8)  # 224x224: two images are 100k pixels
+    x = normalise(random_images(in_shape, n_calib, seed + 1), mean, std)
     tensors = {"input": x}
     nodes = []
     for node, shape in spec:
