@@ -107,6 +107,13 @@ BAD_ARGS = [
     ("report", "--sparsity", "1"), ("report", "--sparsity", "nan"),
     ("demo", "--images", "0"), ("hls", "--clock-mhz", "0"), ("hls", "--clock-mhz", "nan"),
     ("hls", "--clock-mhz", "5000"), ("build", "--clock-mhz", "nan"),
+    # choices: --arch, --method, --board are validated by argparse in every command that takes them
+    ("compress", "--arch", "vgg16"), ("compress", "--arch", "net.py"), ("compress", "--method", "fq6"),
+    ("compress", "--input-shape", "3,32"), ("compress", "--input-shape", "3,0,32"),
+    ("prune", "--arch", "vgg16"), ("evaluate", "--arch", "vgg16"), ("csim", "--board", "zedboard"),
+    ("hls", "--board", "zedboard"), ("build", "--board", "zedboard"), ("run", "--board", "zedboard"),
+    ("demo", "--board", "zedboard"), ("doctor", "--board", "zedboard"), ("report", "--board", "zedboard"),
+    ("report", "--network", "vgg16"),
 ]
 REQUIRED = {
     "compress": ["--arch", "smallcnn", "--weights", "w.pt", "--method", "fq5", "-o", "o.fqz"],
@@ -114,8 +121,12 @@ REQUIRED = {
               "-o", "o.pt"],
     "evaluate": ["m.fqz", "--data", "digits"], "lower": ["m.fqz"], "csim": ["m.fqz", "--board", "pynq-z2"],
     "run": ["m.fqz", "--emulate"], "report": [], "demo": [], "hls": ["m.fqz", "--board", "pynq-z2"],
-    "build": ["m.fqz", "--board", "pynq-z2", "-o", "b"],
+    "build": ["m.fqz", "--board", "pynq-z2", "-o", "b"], "doctor": [],
 }
+# every option that takes one of a fixed set of names, per command
+CHOICES = {"compress": ("--arch", "--method"), "prune": ("--arch",), "evaluate": ("--arch",),
+           "csim": ("--board",), "hls": ("--board",), "build": ("--board",), "run": ("--board",),
+           "demo": ("--board",), "doctor": ("--board",), "report": ("--board", "--network")}
 
 
 @pytest.mark.parametrize("cmd,opt,value", BAD_ARGS)
@@ -124,6 +135,28 @@ def test_argument_ranges_are_checked_at_parse_time(cmd, opt, value, capsys, tmp_
     line = expect_error([cmd, *REQUIRED[cmd], opt, value], capsys, f"argument {opt}", value)
     assert "--help" in line
     assert sorted(os.listdir(tmp_path)) == []  # nothing was done
+
+
+@pytest.mark.parametrize("cmd", sorted(CHOICES))
+def test_choices_are_shown_in_usage(cmd, capsys):
+    from fq_hls.archs import ARCHS
+    from fq_hls.compress.methods import METHODS
+    from fq_hls.hw.config import board_names
+
+    rc, out, _ = cli([cmd, "--help"], capsys)
+    assert rc == 0
+    usage = out.split("\n\n")[0]
+    names = {"--arch": list(ARCHS), "--method": list(METHODS), "--board": board_names(), "--network": list(ARCHS)}
+    for opt in CHOICES[cmd]:
+        shown = usage.split(opt, 1)[1].split()[0]
+        assert shown.startswith("{") and all(n in shown for n in names[opt]), (opt, shown)
+    # no developer notes: no source paths or function names in what a user reads
+    assert "fq_hls/" not in out and "add_arguments" not in out and ".cpp" not in out
+
+
+def test_top_level_help_is_for_users(capsys):
+    rc, out, _ = cli(["--help"], capsys)
+    assert rc == 0 and "fq_hls/commands" not in out and "add_arguments" not in out
 
 
 # ------------------------------------------------------------------------------------------ model files
@@ -330,8 +363,8 @@ def test_report_and_demo_outputs_checked_before_work(model, tmp_path, capsys, mo
     for target, why in ((tmp_path / "afile", "not a folder"), (full, "demo.json")):
         expect_error(["demo", "-o", target], capsys, why)
     expect_error(["report", "--board", "pynq-z2", "--hw-reports", tmp_path / "nope"], capsys, "nope")
-    expect_error(["report", "--board", "pynq-z2", "--network", "vgg"], capsys, "--network 'vgg'")
-    expect_error(["report", "--board", "nope"], capsys, "unknown board")
+    expect_error(["report", "--board", "pynq-z2", "--network", "vgg"], capsys, "argument --network: invalid choice: 'vgg'")
+    expect_error(["report", "--board", "nope"], capsys, "argument --board: invalid choice: 'nope'")
     expect_error(["demo", "--data", tmp_path / "afile"], capsys, "afile")  # bad test images: before the work
     assert snapshot(tmp_path) == before
 

@@ -15,7 +15,7 @@ from fq_hls.hw.config import BOARDS, hardware_config
 
 def test_committed_file_sizes_every_board_on_its_defaults():
     cfgs = sized.sized_configs()
-    assert set(cfgs) == {(b, e) for b in BOARDS for e in ("fq", "int8")}
+    assert set(cfgs) == {(b, e) for b in BOARDS for e in sized.ENGINES}
     for (board, engine), cfg in cfgs.items():
         default = hardware_config(board, engine)
         # only the searched fields may differ from the board's defaults
@@ -52,8 +52,9 @@ def test_missing_and_malformed_entries_are_refused(tmp_path):
         sized.sized_configs(path)
 
 
+# the sensitivity row's --sparsity does not change the sizing (the embedded workloads do): still saved
 @pytest.mark.parametrize("extra, saved", [([], True), (["--network", "resnet18"], False),
-                                          (["--sparsity", "0.8"], False)])
+                                          (["--sparsity", "0.8"], True)])
 def test_report_saves_only_the_default_sizing(monkeypatch, tmp_path, capsys, extra, saved):
     from fq_hls.cli import main
     from fq_hls.cost import report
@@ -72,3 +73,39 @@ def test_report_saves_only_the_default_sizing(monkeypatch, tmp_path, capsys, ext
     if saved:
         assert sized.sized_config("kv260", "fq", path) == cfg
         assert "updated" in capsys.readouterr().err
+
+
+def test_engine_config_is_the_sized_engine_unless_told_otherwise(tmp_path):
+    path = tmp_path / "sized.json"
+    deep = hardware_config("zcu104", "int8", lanes=48, pixels=32, lb_words=131033)
+    sized.write_sized({("zcu104", "int8"): deep}, path)
+    assert sized.engine_config("zcu104", "int8", path) == (deep, "sized")
+    assert sized.engine_config("zcu104", "fq", path) == (hardware_config("zcu104", "fq"), "default")
+    assert sized.engine_config("zcu104", "int8", path, use_sized=False)[0] == hardware_config("zcu104", "int8")
+    cfg, origin = sized.engine_config("zcu104", "int8", path, lanes=8)
+    assert (cfg.lanes, cfg.pixels, cfg.lb_words) == (8, 32, 131033) and origin == "sized with overrides"
+    # a depth sized for the old V does not follow a new V
+    assert sized.engine_config("zcu104", "int8", path, pixels=8)[0].lb_words == 0
+    fq = hardware_config("zcu104", "fq", lanes=24, pixels=32, dsp_lanes=24)
+    sized.write_sized({("zcu104", "fq"): fq}, path)
+    assert sized.engine_config("zcu104", "fq", path, lanes=4)[0].dsp_lanes == 4  # clamped with the lanes
+    with pytest.raises(InputError, match="unknown board"):
+        sized.engine_config("nope", "fq", path)
+    with pytest.raises(InputError, match="unknown engine"):
+        sized.engine_config("zcu104", "int4", path)
+
+
+def test_origin_of_names_sized_default_and_custom(tmp_path):
+    path = tmp_path / "sized.json"
+    cfg = hardware_config("kv260", "fq", lanes=16, pixels=16)
+    sized.write_sized({("kv260", "fq"): cfg}, path)
+    assert sized.origin_of(cfg, path).startswith("sized")
+    assert sized.origin_of(hardware_config("kv260", "int8"), path).startswith("board default")
+    assert sized.origin_of(replace(cfg, lanes=4), path).startswith("custom")
+
+
+def test_records_written_before_a_field_existed_still_read(tmp_path):
+    path = tmp_path / "sized.json"
+    rec = {"lanes": 8, "pixels": 8, "clock_mhz": 100.0}
+    path.write_text(json.dumps({"engines": {"pynq-z2": {"fq": rec}}}))
+    assert sized.sized_config("pynq-z2", "fq", path) == hardware_config("pynq-z2", "fq", lanes=8, pixels=8)

@@ -14,8 +14,8 @@ TEST_MODULES = {p.stem for p in (ROOT / "tests").glob("*.py")} | {"tests", "conf
 
 # production modules that may build synthetic models or images (fq_hls.synthetic): the report's rows for a
 # network without --model, the HLS testbench's small layer, the commands' images when no --data is given
-SYNTHETIC_USERS = {"fq_hls.cost.report", "fq_hls.build.testbench", "fq_hls.commands.lower",
-                   "fq_hls.commands.csim"}
+SYNTHETIC_USERS = {"fq_hls.cost.report", "fq_hls.cost.workloads", "fq_hls.build.testbench", "fq_hls.commands.lower",
+                   "fq_hls.commands.csim", "fq_hls.commands.export"}
 
 
 def _module_name(path: Path) -> str:

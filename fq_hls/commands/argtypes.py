@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 from collections.abc import Callable
 
 MAX_INT = (1 << 63) - 1
@@ -75,3 +76,23 @@ def check_image_budget(n: int, shape_chw, option: str) -> None:
     if n * c * h * w > MAX_IMAGE_BYTES:
         raise InputError(f"{option} {n}: {n} images of {c}x{h}x{w} take more than {MAX_IMAGE_BYTES >> 30} GiB; "
                          "use fewer")
+
+
+def arch_or_module(text: str) -> str:
+    """A registered architecture (fq_hls.archs) or a user module FILE.py:builder."""
+    from ..archs import ARCHS
+
+    if text in ARCHS or re.fullmatch(r".+\.py:[A-Za-z_][A-Za-z0-9_]*", text):
+        return text
+    raise argparse.ArgumentTypeError(f"invalid choice {text!r} (choose from {', '.join(ARCHS)} or FILE.py:builder)")
+
+
+def input_shape(text: str) -> tuple[int, int, int]:
+    """C,H,W: three integers in 1..4096."""
+    parts = text.replace("x", ",").split(",")
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"expected C,H,W (three integers), got {text!r}")
+    vals = tuple(_parse_int(p.strip()) for p in parts)
+    if not all(1 <= v <= 4096 for v in vals):
+        raise argparse.ArgumentTypeError(f"C, H and W must be in 1..4096, got {text!r}")
+    return vals

@@ -7,21 +7,18 @@ from __future__ import annotations
 import argparse
 import json
 
-from . import argtypes
-
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from ..build.hls_project import DEFAULT_STEPS
     from ..hw.config import board_names
+    from .hls import add_engine_options
 
     p.add_argument("model", nargs="?", metavar="MODEL.fqz", help="compressed model to ship with the overlay")
-    p.add_argument("--board", default=None, help=f"target board: {', '.join(board_names())}")
+    p.add_argument("--board", default=None, choices=board_names(), help="target board")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="build folder")
-    p.add_argument("--engine", choices=("fq", "int8"), default="fq", help="engine flavour (default fq)")
+    add_engine_options(p)
     p.add_argument("--runner", choices=("auto", "vitis_hls", "vitis-run"), default="auto",
                    help="Vitis HLS front end (default: whichever is on PATH, vitis_hls first)")
-    p.add_argument("--clock-mhz", type=argtypes.float_range(10.0, 800.0), default=None,
-                   help="override the board's default clock (10..800 MHz)")
     p.add_argument("--steps", default=",".join(DEFAULT_STEPS),
                    help=f"Vitis HLS steps before Vivado (default {','.join(DEFAULT_STEPS)}; csynth and export are "
                         "required; leave out csim,cosim to skip the testbench runs)")
@@ -59,7 +56,7 @@ def run(args) -> int:
 
     from ..build.flow import build_flow, collect_build
     from ..errors import InputError
-    from .hls import board_config, check_inputs
+    from .hls import check_inputs, engine_from_args, fit_to_model
 
     out = Path(args.output)
     if args.collect:
@@ -67,8 +64,12 @@ def run(args) -> int:
     else:
         if args.board is None or args.model is None:
             raise InputError("fq-hls build needs --board and MODEL.fqz (or --collect -o DIR)")
-        cfg = board_config(args.board, args.engine, args.clock_mhz)
+        cfg, origin = engine_from_args(args)
         check_inputs(args.model, out, force=args.force, marker="hw_config.json", what="build folder")
+        cfg, origin = fit_to_model(cfg, origin, args.model)  # the overlay must run this model
+        if not args.json:
+            print(f"fq-hls build: {cfg.board} engine {cfg.engine} P={cfg.lanes} V={cfg.pixels} "
+                  f"{cfg.clock_mhz:g} MHz ({origin}; recorded in hw_config.json)")
         summary = build_flow(cfg, out, args.model, runner=args.runner, steps=args.steps.split(","))
     if args.json:
         print(json.dumps(summary, indent=2))

@@ -23,9 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--board", required=True, choices=board_names(), help="board whose engine to simulate"
     )
-    parser.add_argument(
-        "--engine", choices=("fq", "int8"), default="fq", help="fq (shift PEs) or int8 (DSP MACs)"
-    )
+    from .hls import add_engine_options
+
+    add_engine_options(parser)
     parser.add_argument("--images", type=argtypes.images, default=1, help="number of images (default 1)")
     parser.add_argument("--data", default=None, help="dataset (as `fq-hls run`); default: synthetic images")
     parser.add_argument("--seed", type=argtypes.seed, default=0, help="seed of the synthetic images")
@@ -37,18 +37,18 @@ def run(args: argparse.Namespace) -> int:
 
     from ..csim import load_kernel
     from ..fqz import read_fqz
-    from ..hw.config import hardware_config
-    from ..hw.cycles import estimate_graph
+    from ..hw.cycles import estimate_graph, schedule_graph
     from ..hw.program import build_program
     from ..lower import lower
     from ..reference import run_integer
+    from .hls import engine_from_args
 
+    cfg, origin = engine_from_args(args)  # the options first: they cost nothing to check
     if not os.path.isfile(args.model):
         raise InputError(f"{args.model}: no such model file")
     cm = read_fqz(args.model)
     graph = lower(cm)
     argtypes.check_image_budget(args.images, cm.input_shape, "--images")
-    cfg = hardware_config(args.board, args.engine)
     if args.data:
         from ..datasets import load_images
 
@@ -62,6 +62,11 @@ def run(args: argparse.Namespace) -> int:
 
         images = random_images(tuple(cm.input_shape), args.images, seed=args.seed)
     x = graph.quantize_input(images)
+    from ..hw.fit import fit_config, fit_note
+
+    fitted = fit_config(cfg, graph)  # e.g. ResNet-50's 2048 channels on an engine sized for ResNet-18
+    if fitted != cfg:
+        cfg, origin = fitted, f"{origin}; {fit_note(cfg, fitted)}"
     prog = build_program(graph, cfg)
     t0 = time.time()
     kernel = load_kernel(cfg)
@@ -76,15 +81,18 @@ def run(args: argparse.Namespace) -> int:
         cycles.append(int(sum(cyc)))
         exact.append(bool(np.array_equal(logits, ref[i])))
         per_layer = cyc
-    est = estimate_graph(graph, cfg)
+    # `estimate`: the model of the schedule the C-simulation counts; `with_ddr`: the modelled cycles, never
+    # less than the layer's DDR bytes over the board's sustainable bandwidth (fq_hls.hw.ddr)
+    est, with_ddr = schedule_graph(graph, cfg), estimate_graph(graph, cfg)
     rows = [
-        {"name": n, "cycles": int(c), "estimate": int(e)}
-        for n, c, e in zip(prog.layer_names, per_layer, est, strict=True)
+        {"name": n, "cycles": int(c), "estimate": int(e), "with_ddr": int(d)}
+        for n, c, e, d in zip(prog.layer_names, per_layer, est, with_ddr, strict=True)
     ]
     out = {
         "model": args.model,
         "board": args.board,
-        "engine": args.engine,
+        "engine": cfg.engine,
+        "engine_origin": origin,
         "lanes": cfg.lanes,
         "pixels": cfg.pixels,
         "clock_mhz": cfg.clock_mhz,
@@ -102,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(out, indent=2))
     else:
         print(
-            f"{args.model}: {cfg.engine} engine on {cfg.board} (P={cfg.lanes}, V={cfg.pixels}, {cfg.clock_mhz:g} MHz)"
+            f"{args.model}: {cfg.engine} engine on {cfg.board} (P={cfg.lanes}, V={cfg.pixels}, {cfg.clock_mhz:g} MHz, "
+            f"{origin})"
         )
         print(f"{'layer':32s} {'cycles':>10s} {'estimate':>10s}")
         for r in rows:

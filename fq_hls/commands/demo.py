@@ -2,7 +2,8 @@
 
 The package ships a CIFAR-10 ResNet-18 compressed by this project's own pipeline (fq5, and int8 for the 8-bit
 baseline; see fq_hls/data/README.md). The demo: reads the .fqz -> lowers it to the integer IR -> takes the
-board's sized FQ and 8-bit engines (fq_hls.hw.sized, what `fq-hls report` chose) and their resources
+board's sized FQ and 8-bit engines (fq_hls.hw.sized, what `fq-hls report` chose; --config default: the board
+defaults) and their resources
 (Yosys-synthesized datapaths + resource model) -> runs both on the emulated
 board (the C-simulated HLS kernel behind pynq's Device/allocate/MMIO API) through the PYNQ driver -> checks every
 image bit for bit against the numpy reference -> prints FQ against 8-bit, every number with its evidence label.
@@ -21,13 +22,19 @@ INT8_MODEL = DATA / "resnet18_cifar10_int8.fqz"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--board", default="pynq-z2", help="board to size and emulate (default pynq-z2)")
+    from ..hw.config import board_names
+
+    p.add_argument("--board", default="pynq-z2", choices=board_names(),
+                   help="board to size and emulate (default pynq-z2)")
     p.add_argument("--images", type=argtypes.images, default=4, metavar="N", help="images per engine (default 4)")
     p.add_argument("--data", default=None, metavar="DIR",
                    help="CIFAR-10 test images (cifar10-jpeg.npz folder or cifar-10-batches-py) for top-1; "
                         "default: deterministic synthetic images")
     p.add_argument("--fq-model", default=str(FQ_MODEL), help="FQ model (default: the embedded fq5 model)")
     p.add_argument("--int8-model", default=str(INT8_MODEL), help="8-bit model (default: the embedded int8 model)")
+    p.add_argument("--config", choices=("sized", "default"), default="sized",
+                   help="sized (default): each engine as `fq-hls report` sized it for the board (shipped "
+                        "with fq-hls); default: the board's default engines")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("-o", "--output", default=None, metavar="DIR", help="also write demo.json/demo.md here")
     p.add_argument("--force", action="store_true", help="with -o: replace demo.json/demo.md already in DIR")
@@ -112,9 +119,10 @@ def markdown(res: dict) -> str:
     for key in ("lut", "ff", "dsp", "bram36"):
         rows.append((key.upper(), _fmt(fq["resources"].get(key)), _fmt(i8["resources"].get(key)),
                      fq["resources"].get("evidence", {}).get(key, "model")))
-    rows += [("CIFAR ResNet-18 cycles/image", _fmt(fq["cycles"]), _fmt(i8["cycles"]), "csim"),
-             ("CIFAR ResNet-18 fps", _fmt(fq["fps"]), _fmt(i8["fps"]), fq["evidence"]),
-             ("ResNet-18 224x224 fps", _fmt(fq["resources"].get("fps_resnet18")),
+    rows += [("CIFAR ResNet-18 cycles/image (the models above)", _fmt(fq["cycles"]), _fmt(i8["cycles"]), "csim"),
+             ("CIFAR ResNet-18 fps (the models above)", _fmt(fq["fps"]), _fmt(i8["fps"]), fq["evidence"]),
+             ("ResNet-18 224x224 fps (embedded trained-weight workload, 74.86 % sparse)",
+              _fmt(fq["resources"].get("fps_resnet18")),
               _fmt(i8["resources"].get("fps_resnet18")),
               fq["resources"].get("evidence", {}).get("fps_resnet18", "model")),
              ("bit-exact vs reference", str(fq["bit_exact"]), str(i8["bit_exact"]), "csim"),
@@ -124,7 +132,7 @@ def markdown(res: dict) -> str:
     lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
     if fq["fps"] and i8["fps"]:
         lines += ["", f"FQ / 8-bit throughput on CIFAR ResNet-18: {fq['fps'] / i8['fps']:.2f}x (csim cycles, "
-                      f"same board, each engine at its largest fitting size)."]
+                      f"same board, each engine at its sized configuration: {res.get('engine_origin', 'sized')})."]
     lines += ["", "Evidence: csim = cycle counts of the C-simulated HLS kernel at the configured clock; "
                   "model/yosys = this project's resource model built on Yosys netlists (docs/cost_model.md). "
                   "No number here was measured on a board."]
@@ -140,12 +148,14 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..fqz import read_fqz, size_report
     from ..hw.config import BOARDS
-    from ..hw.sized import sized_config
+    from ..hw.sized import engine_config
     from ..safeio import check_output_dir, write_files
 
     if args.board not in BOARDS:
         raise InputError(f"--board {args.board!r}: unknown board; choose one of {', '.join(BOARDS)}")
-    cfgs = {engine: sized_config(args.board, engine) for engine in ("fq", "int8")}
+    # the sized engines (what `fq-hls report` models), unless --config default
+    cfgs = {engine: engine_config(args.board, engine, use_sized=args.config == "sized")[0]
+            for engine in ("fq", "int8")}
     for p in (args.fq_model, args.int8_model):
         if not Path(p).is_file():
             raise InputError(f"model file not found: {p}")
@@ -155,7 +165,9 @@ def run(args: argparse.Namespace) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr if args.json else sys.stdout, flush=True)
 
-    res: dict = {"board": args.board, "models": {}, "engines": {}}
+    res: dict = {"board": args.board, "models": {}, "engines": {},
+                 "engine_origin": "sized (fq_hls/data/sized_engines.json)" if args.config == "sized"
+                 else "board defaults (fq_hls/hw/config.py)"}
     models = {"fq": args.fq_model, "int8": args.int8_model}
     for k, path in models.items():
         cm = read_fqz(path)

@@ -14,7 +14,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", nargs="?", default=None, metavar="DIR",
                    help="build folder to check (bitstream + .hwh + model.fqz); without it: the environment only")
     p.add_argument("--emulate", action="store_true", help="check against the emulated board")
-    p.add_argument("--board", default=None, help="board name when the folder has no hw_config.json")
+    from ..hw.config import board_names
+
+    p.add_argument("--board", default=None, choices=board_names(),
+                   help="board name when the folder has no hw_config.json")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 

@@ -1,4 +1,5 @@
-"""`fq-hls report`: resources and throughput of the FQ engine against the 8-bit engine, per board."""
+"""`fq-hls report`: resources and throughput of the FQ engine against the 8-bit engines, per board, on the
+embedded trained-weight workloads (fq_hls.cost.workloads) unless --model names another."""
 
 from __future__ import annotations
 
@@ -6,19 +7,27 @@ import argparse
 
 from . import argtypes
 
-REPORT_FILES = ("report.json", "report.md", "resources.png", "fps.png", "layer_cycles.png", "roofline.png")
+REPORT_FILES = ("report.json", "report.md", "resources.png", "fps.png", "layer_cycles.png", "roofline.png",
+                "sweep.png")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--board", default="all", help="board name or 'all' (default: all)")
-    parser.add_argument("--model", metavar="MODEL.fqz", help="FQ model to measure (default: a random FQ "
-                        "ResNet-18 at 90%% sparsity)")
+    from ..archs import ARCHS
+    from ..hw.config import board_names
+
+    parser.add_argument("--board", default="all", choices=[*board_names(), "all"],
+                        help="board name or 'all' (default: all)")
+    parser.add_argument("--model", metavar="MODEL.fqz", help="model to measure on its network (default: the "
+                        "embedded ResNet-18 224 on trained weights at 74.86%% sparsity, and the embedded CIFAR "
+                        "model); an FQ model's int8 re-quantization runs on the 8-bit engines")
     parser.add_argument("--hw-reports", metavar="BUILD_DIR", action="append", default=[],
                         help="fq-hls build folder whose parsed Vivado/HLS reports replace the model numbers "
                              "(repeatable)")
     parser.add_argument("--sparsity", type=argtypes.fraction, default=None,
-                        help="sparsity of the random FQ networks used where no --model applies (default 0.9)")
-    parser.add_argument("--network", action="append", default=None, metavar="ARCH",
+                        help="sparsity of the random-uniform-mask sensitivity row (default 0.9); not a workload")
+    parser.add_argument("--no-sweep", action="store_true",
+                        help="skip the 50-95%% sparsity sweep (random uniform masks) and its plot")
+    parser.add_argument("--network", action="append", default=None, choices=list(ARCHS),
                         help="network(s) to estimate (default: resnet18 and resnet18-cifar; the --model's own "
                              "network is always added); engines are sized on the first")
     parser.add_argument("--json", action="store_true", help="print the JSON report instead of Markdown")
@@ -62,7 +71,12 @@ def run(args: argparse.Namespace) -> int:
         print(msg, file=sys.stderr)
 
     rep, sized = report.sized_report(boards, args.model, args.hw_reports, sparsity=sparsity,
-                                     networks=args.network, log=log)
+                                     networks=args.network, log=log,
+                                     sweep=None if args.no_sweep else report.workloads.SWEEP_SPARSITIES)
+    import platform
+
+    rep["command"] = "fq-hls " + " ".join(sys.argv[1:]) if sys.argv else "fq-hls report"
+    rep["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"
     if rep["synthesis"] != "ok":
         log(f"note: PE synthesis {rep['synthesis']}")
     if sized and report.publishes_sizing(args.model, args.hw_reports, sparsity, 0, args.network):

@@ -14,8 +14,14 @@ from . import argtypes
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("path", metavar="DIR_OR_MODEL",
                    help="build folder (bitstream + .hwh + model.fqz [+ hw_config.json]) or a .fqz (emulated only)")
-    p.add_argument("--board", default=None, help="board name (default: the build's, or $BOARD on a PYNQ image)")
-    p.add_argument("--engine", choices=("fq", "int8"), default="fq", help="engine flavour (default fq)")
+    from ..hw.config import board_names
+
+    p.add_argument("--board", default=None, choices=board_names(),
+                   help="board name (default: the build's, or $BOARD on a PYNQ image)")
+    from .hls import add_engine_options
+
+    # a build folder fixes the engine (its hw_config.json); for a .fqz on the emulated board these pick it
+    add_engine_options(p, clock=False)
     p.add_argument("--emulate", action="store_true",
                    help="run on the emulated board (C-simulated engine behind pynq's API); also FQ_HLS_EMULATE=1")
     p.add_argument("--images", type=argtypes.images, default=None, metavar="N",
@@ -57,6 +63,31 @@ def _inputs(args, shape_chw, loaded):
     return default_images(n, shape_chw), None
 
 
+def _open(args, Accelerator):
+    """The accelerator: a build folder's own engine, or for a .fqz on the emulated board the engine the options
+    pick (the board's sized engine by default, the one `fq-hls report` models)."""
+    import os
+
+    from ..errors import InputError
+
+    picked = args.config != "sized" or args.lanes is not None or args.pixels is not None or args.variant
+    emulate = args.emulate or os.environ.get("FQ_HLS_EMULATE", "") not in ("", "0")
+    if os.path.isfile(args.path) and args.path.endswith(".fqz") and emulate:
+        from ..hw.fit import fit_config
+        from ..runtime.runner import _board_from_env, load_graph
+        from .hls import engine_from_args
+
+        cfg, _ = engine_from_args(args, board=args.board or _board_from_env() or "pynq-z2")
+        graph = load_graph(args.path)  # the emulated engine gets the buffers this model needs (ResNet-50)
+        return Accelerator(graph, fit_config(cfg, graph), emulate=True, timeout_s=args.timeout,
+                           fclk_mhz=args.fclk_mhz)
+    if picked:
+        raise InputError(f"{args.path}: --config/--lanes/--pixels/--variant pick the engine of a .fqz run with "
+                         "--emulate; a build folder's engine is the one it was built with (hw_config.json)")
+    return Accelerator.open(args.path, board=args.board, emulate=args.emulate, engine=args.engine,
+                            timeout_s=args.timeout, fclk_mhz=args.fclk_mhz)
+
+
 def run(args) -> int:
     import numpy as np
 
@@ -67,8 +98,7 @@ def run(args) -> int:
         from ..datasets import load_images
 
         loaded = load_images(args.data, args.images if args.images is not None else 10)
-    acc = Accelerator.open(args.path, board=args.board, emulate=args.emulate, engine=args.engine,
-                           timeout_s=args.timeout, fclk_mhz=args.fclk_mhz)
+    acc = _open(args, Accelerator)
     try:
         x, y = _inputs(args, tuple(acc.program.input_shape), loaded)
         if y is not None:  # an accuracy over labels the model does not have would mean nothing

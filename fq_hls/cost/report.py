@@ -1,10 +1,15 @@
-"""The resources-and-throughput report: FQ engine against the 8-bit engine on every board.
+"""The resources-and-throughput report: the FQ engine against the 8-bit engines on every board.
 
 `build_report()` returns a JSON-ready dict; `markdown()` renders it; `write_report()` writes report.md,
 report.json and the PNG plots. Every number carries its evidence label (docs/DEVELOPING.md): "yosys" for
 synthesized datapaths, "model" for this project's analytic model (resources built on yosys numbers; cycles
 from fq_hls.hw.cycles), "vivado"/"hls" where a build folder's parsed reports replace the model, "published"
-for the vendor figures of DESIGN.md's reference anchors, "paper" for the FQ paper's own figures.
+for vendor figures (fq_hls.cost.anchors: document, version, table), "paper" for the FQ paper's own figures.
+
+Engines (fq_hls.hw.config.ENGINES): `fq` (shift PEs, sparse stream), `int8` (dense int8 MACs, two per DSP
+where packed), `int8_sparse` (int8 MACs on the FQ engine's sparse stream). Workloads (fq_hls.cost.workloads):
+the embedded trained-weight models by default; random uniform masks only in the labelled sensitivity rows and
+the sparsity sweep. Each engine is sized on the first network (ResNet-18 224 by default).
 """
 
 from __future__ import annotations
@@ -15,27 +20,23 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import FQError, InputError, ToolMissingError
+from ..hw import config as hw_config
 from ..hw.config import BOARDS, HardwareConfig, hardware_config
+from . import anchors, rtl, table4, throughput, workloads
 from . import resources as R
-from . import rtl, table4, throughput
 from .yosys import FLOWS, find_yosys, synthesize, yosys_version
 
-DEFAULT_SPARSITY = 0.9
+ENGINES: tuple[str, ...] = tuple(getattr(hw_config, "ENGINES", ("fq", "int8")))
+ENGINE_LABELS = {"fq": "FQ (shift PEs, sparse)", "int8": "8-bit dense (int8 MACs)",
+                 "int8_sparse": "8-bit sparse (int8 MACs, sparse stream)"}
+DEFAULT_SPARSITY = workloads.SENSITIVITY_SPARSITY  # the random-mask sensitivity row
 NETWORKS = {"resnet18": "ResNet-18, 224x224 ImageNet", "resnet18-cifar": "ResNet-18, 32x32 CIFAR"}
 TOP_CANDIDATES = 6  # fitting (P, V) with the largest P * V (per line-buffer variant) whose fps the cycle model evaluates
-
-# DESIGN.md "Reference anchors" (label "published"): 8-bit Vitis AI DPU and hls4ml figures.
-PUBLISHED = {
-    "zcu104": {"design": "Vitis AI DPU 2 x B4096 @ 300 MHz (8-bit)", "fps_resnet18": 409.7,
-               "fps_resnet18_single_thread": 189.7, "clock_mhz": 300.0,
-               "per_core": {"lut": 40865, "ff": 92630, "bram36": 249.5, "dsp": 642}, "cores": 2},
-    "ultra96v2": {"design": "Vitis AI DPU 1 x B1600 @ 287 MHz (8-bit)", "fps_resnet18": 77.8,
-                  "fps_resnet18_single_thread": 74.2, "clock_mhz": 287.0,
-                  "per_core": {"lut": 30877, "ff": 56267, "bram36": 123, "dsp": 282}, "cores": 1},
-    "pynq-z2": {"design": "hls4ml RN07 CIFAR ResNet, 8-bit weights (MLPerf Tiny v0.7)",
-                "fps_small_cifar_resnet": 130.8},
-}
-PUBLISHED_SOURCE = "Xilinx Vitis AI model zoo / PG338 (DPU), MLPerf Tiny v0.7 (hls4ml)"
+# ... in the TOP_VARIANTS variants whose largest fitting engine is fastest (each variant's largest is timed first):
+# the full search timed 6 x 12 configurations per board and engine, minutes each on a loaded 2-core machine
+TOP_VARIANTS = 3
+# kept for callers of the old name: the published figures now live in fq_hls.cost.anchors
+PUBLISHED = anchors.ANCHORS
 
 
 # ----------------------------------------------------------------------------------------------- PE table
@@ -71,46 +72,27 @@ def pe_table(log: Callable[[str], None] = print) -> tuple[dict | None, str | Non
 
 def network_graphs(model_path: str | None, sparsity: float, seed: int, networks: list[str],
                    log: Callable[[str], None]) -> tuple[dict, dict]:
-    """Integer graphs per network and engine: {net: {"fq": graph, "int8": graph}}, and their provenance.
-
-    The FQ graph of a network is the --model's when its arch matches, else a random fq5 model at `sparsity`;
-    the 8-bit engine runs a random dense int8 model of the same network (its cycles do not depend on values).
-    """
-    from ..archs import ARCHS
-    from ..lower import lower
-    from ..synthetic import random_compressed
-
-    graphs: dict[str, dict] = {}
-    source: dict[str, str] = {}
-    user = None
-    nets = list(networks)
-    if model_path:
-        from ..fqz import read_fqz
-
-        path = Path(model_path)
-        if not path.is_file():
-            raise InputError(f"{path}: no such model file")
-        cm = read_fqz(path)
-        user = (cm.arch, lower(cm), cm)
-        if cm.arch not in nets:
-            nets.append(cm.arch)
-    for net in nets:
-        if net not in ARCHS:
-            raise InputError(f"network {net!r}: unknown; known: {', '.join(ARCHS)}")
-        if user is not None and user[0] == net:
-            fq_graph = user[1]
-            source[net] = f"{model_path} ({user[2].method}, sparsity {user[2].sparsity():.1%})"
-        else:
-            log(f"  building a random FQ {net} at {sparsity:.0%} sparsity (no --model for it)")
-            fq_graph = lower(random_compressed(net, "fq5", sparsity, seed=seed))
-            source[net] = (f"random fq5 {net} at {sparsity:.0%} sparsity (fq_hls.synthetic.random_compressed, "
-                           f"seed {seed}); no --model given for it")
-        graphs[net] = {"fq": fq_graph, "int8": lower(random_compressed(net, "int8", 0.0, seed=seed))}
-    return graphs, source
+    """{net: {engine: IntegerGraph or None}} and {net: source} of the report's workloads (fq_hls.cost.workloads;
+    `sparsity` and `seed` are unused and kept for callers of the old signature)."""
+    wl = workloads.report_workloads(model_path, networks, log)
+    return ({n: {e: w.graph(e) for e in ENGINES} for n, w in wl.items()}, {n: w.source for n, w in wl.items()})
 
 
 def _fps(cfg: HardwareConfig, graph) -> throughput.Throughput:
     return throughput.network_throughput(cfg, throughput.shapes_from_graph(graph), graph)
+
+
+def _key(net: str) -> str:
+    return "fps_" + net.replace("-", "_")
+
+
+def macs_per_dsp(cfg: HardwareConfig) -> float | None:
+    """MACs one DSP does per cycle in `cfg`'s PEs (the resource model's function where it has one)."""
+    fn = getattr(R, "macs_per_dsp", None)
+    if fn is not None:
+        return float(fn(cfg))
+    v = getattr(cfg, "macs_per_dsp", None)
+    return None if v is None else float(v)
 
 
 # ------------------------------------------------------------------------------------ hardware reports
@@ -125,7 +107,9 @@ def read_build_reports(paths: list[str]) -> dict[tuple[str, str], dict]:
         if not manifest.is_file():
             raise InputError(f"{root}: no hw_config.json: not an fq-hls build folder (fq-hls build -o DIR)")
         try:
-            cfg = HardwareConfig(**json.loads(manifest.read_text())["hardware"])
+            hw = json.loads(manifest.read_text())["hardware"]
+            fields = set(HardwareConfig.__dataclass_fields__)
+            cfg = HardwareConfig(**{k: v for k, v in hw.items() if k in fields})
         except (ValueError, KeyError, TypeError) as e:
             raise InputError(f"{manifest}: not an fq-hls build manifest ({e})") from None
         for label in ("vivado", "hls"):
@@ -154,16 +138,17 @@ def read_build_reports(paths: list[str]) -> dict[tuple[str, str], dict]:
 # ------------------------------------------------------------------------------------------- the report
 
 
-def _engine_entry(est: R.EngineEstimate, fps: dict[str, throughput.Throughput], info) -> dict:
+def _engine_entry(est: R.EngineEstimate, cfg: HardwareConfig, fps: dict[str, throughput.Throughput],
+                  info) -> dict:
     d = est.to_dict()
     d.pop("carry", None)
     for net, t in fps.items():
-        key = "fps_" + net.replace("-", "_")
-        d[key] = round(t.fps, 2)
-        d["evidence"][key] = t.evidence
+        d[_key(net)] = round(t.fps, 2)
+        d["evidence"][_key(net)] = t.evidence
         d.setdefault("cycles", {})[net] = {"layers": t.layer_names, "cycles": t.cycles}
         d.setdefault("gops", {})[net] = round(t.gops, 2)
-    d["evidence"].update({"clock_mhz": "model", "lanes": "model", "pixels": "model"})
+    d["macs_per_dsp"] = macs_per_dsp(cfg)
+    d["evidence"].update({"clock_mhz": "model", "lanes": "model", "pixels": "model", "macs_per_dsp": "model"})
     u = est.utilisation(info)
     d["utilisation"] = {k: (round(v, 4) if math.isfinite(v) else None) for k, v in u.items()}
     return d
@@ -172,11 +157,12 @@ def _engine_entry(est: R.EngineEstimate, fps: dict[str, throughput.Throughput], 
 def _unsized_entry(cfg: HardwareConfig, nets: dict, note: str, which: str = "default config") -> dict:
     """An entry without the resource model (no Yosys, not even cached unit costs): fps at `cfg` only."""
     e = {"lanes": cfg.lanes, "pixels": cfg.pixels, "clock_mhz": cfg.clock_mhz, "note": note,
-         "evidence": {"lanes": f"model ({which})", "pixels": f"model ({which})"}}
+         "macs_per_dsp": macs_per_dsp(cfg),
+         "evidence": {"lanes": f"model ({which})", "pixels": f"model ({which})", "macs_per_dsp": "model"}}
     for n, g in nets.items():
         t = _fps(cfg, g)
-        e["fps_" + n.replace("-", "_")] = round(t.fps, 2)
-        e["evidence"]["fps_" + n.replace("-", "_")] = t.evidence
+        e[_key(n)] = round(t.fps, 2)
+        e["evidence"][_key(n)] = t.evidence
         e.setdefault("cycles", {})[n] = {"layers": t.layer_names, "cycles": t.cycles}
     return e
 
@@ -190,27 +176,59 @@ def entry_at(cfg: HardwareConfig, nets: dict) -> dict:
     except ToolMissingError as err:
         return _unsized_entry(cfg, nets, f"resource model skipped: {err}; fps at the sized configuration",
                               "sized config")
-    return _engine_entry(est, {n: _fps(cfg, g) for n, g in nets.items()}, info)
+    return _engine_entry(est, cfg, {n: _fps(cfg, g) for n, g in nets.items()}, info)
 
 
 def publishes_sizing(model_path: str | None, hw_reports: list[str] | None, sparsity: float, seed: int,
                      networks: list[str] | None) -> bool:
-    """Whether a report with these inputs runs the default sizing, the one fq_hls.hw.sized keeps."""
-    return (model_path is None and not hw_reports and sparsity == DEFAULT_SPARSITY and seed == 0
-            and networks is None)
+    """Whether a report with these inputs runs the default sizing (the embedded workloads), the one
+    fq_hls.hw.sized keeps. The sensitivity row's sparsity does not change the sizing."""
+    return model_path is None and not hw_reports and seed == 0 and networks is None
 
 
 def build_report(boards: list[str] | None = None, model_path: str | None = None,
                  hw_reports: list[str] | None = None, sparsity: float = DEFAULT_SPARSITY, seed: int = 0,
-                 networks: list[str] | None = None, log: Callable[[str], None] = print) -> dict:
+                 networks: list[str] | None = None, log: Callable[[str], None] = print,
+                 sweep: tuple[float, ...] | None = workloads.SWEEP_SPARSITIES) -> dict:
     """The whole report. `networks` defaults to both ResNet-18s; the --model's network is always added.
     Engines are sized on the first network (ResNet-18 224 by default)."""
-    return sized_report(boards, model_path, hw_reports, sparsity, seed, networks, log)[0]
+    return sized_report(boards, model_path, hw_reports, sparsity, seed, networks, log, sweep)[0]
+
+
+def _size_engine(b: str, engine: str, units, graph, log) -> tuple[R.EngineEstimate, HardwareConfig, object] | None:
+    """The sizing search: per line-buffer variant (resources.variant) its largest fitting engine is timed on
+    `graph`; in the TOP_VARIANTS fastest variants the next largest up to TOP_CANDIDATES are timed too; the
+    fastest configuration wins. Channel limits are raised to what `graph` needs (ResNet-50: 2048) and line
+    buffers too small for it are skipped (fq_hls.hw.fit), so the resources are those of an engine that runs it."""
+    from ..hw.fit import fit_overrides
+
+    limits = {k: v for k, v in fit_overrides(hardware_config(b, engine), graph).items() if k != "lb_words"}
+    cands = [c for c in R.candidates(b, engine, units, **limits)
+             if not fit_overrides(R.config_of(c, **limits), graph)]
+    if not cands:
+        return None
+    by_var: dict = {}
+    for c in cands:
+        by_var.setdefault(R.variant(c), []).append(c)
+    timed: list = []
+    for group in by_var.values():
+        cfg = R.config_of(group[0], **limits)
+        timed.append((group[0], cfg, _fps(cfg, graph), group))
+    timed.sort(key=lambda x: -x[2].fps)
+    best = timed[0][:3]
+    for _, _, _, group in timed[:TOP_VARIANTS]:
+        for est in group[1:TOP_CANDIDATES]:
+            cfg = R.config_of(est, **limits)
+            t = _fps(cfg, graph)
+            if t.fps > best[2].fps:
+                best = (est, cfg, t)
+    return best
 
 
 def sized_report(boards: list[str] | None = None, model_path: str | None = None,
                  hw_reports: list[str] | None = None, sparsity: float = DEFAULT_SPARSITY, seed: int = 0,
                  networks: list[str] | None = None, log: Callable[[str], None] = print,
+                 sweep: tuple[float, ...] | None = workloads.SWEEP_SPARSITIES,
                  ) -> tuple[dict, dict[tuple[str, str], HardwareConfig]]:
     """build_report, and the configuration the sizing search chose for each (board, engine) it sized (what
     fq_hls.hw.sized keeps when publishes_sizing says so)."""
@@ -223,10 +241,12 @@ def sized_report(boards: list[str] | None = None, model_path: str | None = None,
     rep: dict = {
         "tool": "fq-hls report",
         "yosys": yosys_version(cmd) if cmd else None,
+        "engines": {e: ENGINE_LABELS.get(e, e) for e in ENGINES},
         "labels": {"yosys": "netlist of the datapath from Yosys synthesis",
                    "model": "this project's analytic model (docs/cost_model.md)",
                    "vivado": "post-implementation Vivado report", "hls": "Vitis HLS synthesis estimate",
-                   "published": "vendor-published figure", "paper": "the FQ paper's published figure"},
+                   "published": "vendor-published figure (document, version, table named)",
+                   "paper": "the FQ paper's published figure"},
     }
     log("synthesizing the datapaths with Yosys (cached by content hash)")
     pe, reason = pe_table(log)
@@ -235,35 +255,39 @@ def sized_report(boards: list[str] | None = None, model_path: str | None = None,
     try:
         rep["table4"] = [dict(r.__dict__) for r in table4.table4()]
         rep["table4_method"] = table4.__doc__.split("\n\n")[1].replace("\n", " ")
+        rep["table4_result"] = table4.__doc__.split("\n\n")[2].replace("\n", " ")
+        s = table4.split()
+        rep["table4_split"] = {"shift_gates": s.shift_gates, "q_path_gates": s.q_path_gates,
+                               "mean_term_gates": s.mean_term_gates, "fq_gates": s.fq_gates, "evidence": "yosys"}
     except ToolMissingError as e:
-        rep["table4"] = None
+        rep["table4"] = rep["table4_split"] = None
         rep["table4_method"] = f"skipped: {e}"
 
-    log("building the integer networks")
-    graphs, sources = network_graphs(model_path, sparsity, seed, networks, log)
-    primary = next(iter(graphs))
+    log("building the workloads")
+    wl = workloads.report_workloads(model_path, networks, log)
+    primary = next(iter(wl))
     rep["sizing_network"] = primary
-    rep["networks"] = {n: {"description": NETWORKS.get(n, "the --model network"), "source": s}
-                       for n, s in sources.items()}
-    rep["default_sparsity_note"] = (None if model_path else
-                                    f"no --model: FQ networks are random fq5 models at the default "
-                                    f"{sparsity:.0%} sparsity")
-    band = max(R.band_bytes(throughput.shapes_from_graph(g["fq"])) for g in graphs.values())
-    rep["line_buffer_band_bytes"] = band
+    rep["networks"] = {n: {"description": NETWORKS.get(n, "the --model network"), "source": w.source,
+                           "fq_sparsity": w.fq_sparsity, "int8_sparsity": w.int8_sparsity}
+                       for n, w in wl.items()}
     overrides = read_build_reports(hw_reports or [])
 
     rep["boards"] = {}
     sized: dict[tuple[str, str], HardwareConfig] = {}
+    timed_all: dict[str, dict[str, HardwareConfig]] = {}
     for b in boards:
         info = BOARDS[b]
         entry: dict = {"part": info.part, "available": {"lut": info.luts, "ff": info.ffs, "dsp": info.dsps,
                                                          "bram36": info.bram36, "uram": info.uram}}
         units = R.UnitCosts(info.family)
         timed: dict[str, HardwareConfig] = {}  # the configuration each engine's numbers are at
-        for engine in ("fq", "int8"):
-            nets = {n: g[engine] for n, g in graphs.items() if g[engine] is not None}
+        for engine in ENGINES:
+            nets = {n: w.graph(engine) for n, w in wl.items() if w.graph(engine) is not None}
+            if primary not in nets:
+                entry[engine] = {"note": f"no {engine} model for {primary}"}
+                continue
             try:
-                cands = R.candidates(b, engine, units)
+                best = _size_engine(b, engine, units, nets[primary], log)
             except ToolMissingError as err:
                 # Yosys-free path: no synthesized unit costs (not even cached) -> no resource model
                 cfg = hardware_config(b, engine)
@@ -272,34 +296,28 @@ def sized_report(boards: list[str] | None = None, model_path: str | None = None,
                 entry[engine] = e
                 log(f"  {b} {engine}: resource model skipped ({err})")
                 continue
-            if not cands:
+            if best is None:
                 entry[engine] = {"note": "no configuration fits the board"}
                 continue
-            best = None
-            # the largest fitting sizes of each line-buffer variant (resources.variant: fill beside compute or
-            # not, input ports, URAM or BRAM, default or deeper)
-            top = [e for var in dict.fromkeys(R.variant(c) for c in cands)
-                   for e in [c for c in cands if R.variant(c) == var][:TOP_CANDIDATES]]
-            for est in top:
-                t = _fps(R.config_of(est), graphs[primary][engine])
-                if best is None or t.fps > best[1].fps:
-                    best = (est, t)
-            est = best[0]
-            cfg = R.config_of(est)
-            fps = {n: (best[1] if n == primary else _fps(cfg, g)) for n, g in nets.items()}
-            e = _engine_entry(est, fps, info)
+            est, cfg, t = best
+            fps = {n: (t if n == primary else _fps(cfg, g)) for n, g in nets.items()}
+            e = _engine_entry(est, cfg, fps, info)
             built = _apply_override(e, overrides.get((b, engine)), nets)
             if built is None:
                 sized[(b, engine)] = cfg
             timed[engine] = built or cfg
             entry[engine] = e
             log(f"  {b} {engine}: P={e['lanes']} V={e['pixels']} {e.get('lut')} LUT {e.get('dsp')} DSP "
-                f"{e.get('bram36')} BRAM36 -> {e.get('fps_resnet18')} fps ResNet-18 ({e['evidence'].get('fps_resnet18')})")
-        if b in PUBLISHED:
-            entry["published"] = {**PUBLISHED[b], "evidence": "published", "source": PUBLISHED_SOURCE}
-        entry["roofline"] = _roofline(b, entry, graphs, primary, timed)
+                f"{e.get('bram36')} BRAM36 -> {e.get(_key(primary))} fps {primary} ({e['evidence'].get(_key(primary))})")
+        entry["published"] = anchors.board_anchors(b)
+        entry["roofline"] = _roofline(b, entry, wl, primary, timed)
         rep["boards"][b] = entry
-    rep["targets"] = _targets(rep)
+        timed_all[b] = timed
+    rep["sensitivity"] = _sensitivity(primary, sparsity, seed, timed_all, log)
+    if sweep:
+        rep["sweep"] = _sweep(primary, sweep, seed, timed_all, log)
+    rep["ratios"] = _ratios(rep, primary)
+    rep["targets"] = _targets(rep, primary, wl.get(primary), timed_all)
     return rep, sized
 
 
@@ -320,62 +338,129 @@ def _apply_override(e: dict, ov: dict | None, nets: dict) -> HardwareConfig | No
     e.pop("note", None)
     for n, g in nets.items():
         t = _fps(run_cfg, g)
-        key = "fps_" + n.replace("-", "_")
-        e[key] = round(t.fps, 2)
-        e["evidence"][key] = f"{t.evidence} at the built configuration"
+        e[_key(n)] = round(t.fps, 2)
+        e["evidence"][_key(n)] = f"{t.evidence} at the built configuration"
         e.setdefault("cycles", {})[n] = {"layers": t.layer_names, "cycles": t.cycles}
     return run_cfg
 
 
 def _roofline(board: str, entry: dict, graphs: dict, net: str, timed: dict[str, HardwareConfig]) -> dict:
-    """Per engine: DDR ceiling, compute peak (executed ops) and each layer's point on network `net`."""
+    """Per engine: DDR roof (sustainable bandwidth), compute roof and each conv/fc layer's point on network
+    `net`. x = ops / DDR bytes the engine moves for the layer (fq_hls.hw.ddr.layer_bytes: weights as packed,
+    input once per pass that streams it, output, residual); y = ops / the layer's modelled seconds, which are
+    never less than its bytes over that bandwidth, so no point lies above a roof."""
+    import numpy as np
+
+    from ..hw.ddr import DDR_EFFICIENCY, layer_bytes, sustainable_gbps
+    from ..hw.utilisation import nonzero_macs
+
     info = BOARDS[board]
-    out = {"ddr_gbps": info.ddr_gbps, "evidence": "model", "network": net}
-    for engine in ("fq", "int8"):
+    out = {"ddr_peak_gbps": info.ddr_gbps, "ddr_efficiency": DDR_EFFICIENCY, "evidence": "model", "network": net}
+    for engine in ENGINES:
         e = entry.get(engine)
-        if not e or "lanes" not in e or "cycles" not in e:
+        if not e or "lanes" not in e or "cycles" not in e or engine not in timed:
             continue
         cfg = timed[engine]
-        shapes = throughput.shapes_from_graph(graphs[net][engine])
+        out["ddr_gbps"] = round(sustainable_gbps(cfg), 3)
+        g = graphs[net].graph(engine)  # a cost.workloads.Workload
         cyc = dict(zip(e["cycles"][net]["layers"], e["cycles"][net]["cycles"], strict=False))
         pts = []
-        for s in shapes:
-            if s.kind not in ("conv", "fc") or s.name not in cyc:
+        for lyr, b in zip(g.layers, layer_bytes(g, cfg), strict=True):
+            if getattr(lyr, "weights", None) is None or lyr.name not in cyc:
                 continue
-            macs = int(s.nnz.sum()) * s.out_h * s.out_w if (engine == "fq" and s.nnz is not None) else s.macs
-            ops, nbytes = 2.0 * macs, throughput.layer_bytes(s, cfg)
-            secs = cyc[s.name] / (cfg.clock_mhz * 1e6)
-            pts.append({"layer": s.name, "intensity": ops / nbytes, "gops": ops / secs / 1e9})
+            o = tuple(g.tensors[lyr.output].shape)
+            dense = lyr.out_ch * math.prod(np.shape(lyr.weights)[1:]) * o[1] * o[2]
+            macs = nonzero_macs(lyr, o) if cfg.sparse else dense
+            ops, secs = 2.0 * macs, cyc[lyr.name] / (cfg.clock_mhz * 1e6)
+            pts.append({"layer": lyr.name, "intensity": ops / b.total, "gops": ops / secs / 1e9, "ddr_bytes": b.total})
         out[engine] = {"peak_gops": 2.0 * cfg.lanes * cfg.pixels * cfg.clock_mhz / 1e3, "layers": pts,
-                       "ops": "executed (non-zero) ops" if engine == "fq" else "dense ops"}
+                       "ops": "non-zero-weight ops (2 x MACs)" if cfg.sparse else "dense ops (2 x MACs)"}
     return out
 
 
-def _targets(rep: dict) -> list[dict]:
+def _sensitivity(net: str, sparsity: float, seed: int, timed: dict, log) -> dict:
+    """fps of every sized engine on random uniform masks at `sparsity` (not a workload: a sensitivity row)."""
+    log(f"  sensitivity: random uniform masks at {sparsity:.0%} ({net})")
+    w = workloads.random_uniform(net, sparsity, seed)
+    rows = {b: {e: round(_fps(cfg, w.graph(e)).fps, 2) for e, cfg in t.items()} for b, t in timed.items()}
+    return {"network": net, "sparsity": sparsity, "source": w.source, "fps": rows, "evidence": "model"}
+
+
+def _sweep(net: str, sparsities: tuple[float, ...], seed: int, timed: dict, log) -> dict:
+    """fps of every sized engine against sparsity on random uniform masks (50-95 %), with the published DPU."""
+    log(f"  sparsity sweep {', '.join(f'{s:.0%}' for s in sparsities)} (random uniform masks, {net})")
+    fps: dict[str, dict[str, list[float]]] = {b: {e: [] for e in t} for b, t in timed.items()}
+    for s in sparsities:
+        w = workloads.random_uniform(net, s, seed)
+        for b, t in timed.items():
+            for e, cfg in t.items():
+                fps[b][e].append(round(_fps(cfg, w.graph(e)).fps, 2))
+    dpu = {b: (a["fps"], a["design"]) for b in timed if (a := anchors.headline(b))}
+    return {"network": net, "sparsities": list(sparsities), "fps": fps, "evidence": "model",
+            "masks": "random uniform masks in every layer (fq_hls.synthetic.random_compressed, seed "
+                     f"{seed}), each engine at its sized configuration",
+            "published": {b: {"fps": f, "design": d, "evidence": "published"} for b, (f, d) in dpu.items()}}
+
+
+def _ratios(rep: dict, net: str) -> dict:
+    """Per board: FQ fps over each 8-bit engine's (model / model) and over the published DPU (model /
+    published), on network `net`."""
+    out = {}
+    k = _key(net)
+    for b, e in rep["boards"].items():
+        fq = (e.get("fq") or {}).get(k)
+        r: dict = {}
+        for eng in ENGINES:
+            v = (e.get(eng) or {}).get(k)
+            if eng != "fq" and fq and v:
+                r[f"fq/{eng}"] = {"value": round(fq / v, 2), "evidence": "model / model"}
+        sp, dn = (e.get("int8_sparse") or {}).get(k), (e.get("int8") or {}).get(k)
+        if sp and dn:  # what sparsity alone buys (same int8 MACs); fq/int8_sparse is what shift arithmetic buys
+            r["int8_sparse/int8"] = {"value": round(sp / dn, 2), "evidence": "model / model"}
+        a = anchors.headline(b) if net == "resnet18" else None
+        if fq and a:
+            r["fq/published"] = {"value": round(fq / a["fps"], 2), "evidence": "model / published",
+                                 "against": a["design"]}
+        out[b] = r
+    return out
+
+
+def _nz_utilisation(graph, cfg: HardwareConfig, cycles: list[int]) -> dict[str, float]:
+    """Per conv layer (not fc): non-zero MACs done per cycle / (P x V) (fq_hls.hw.utilisation, label model)."""
+    from ..hw.utilisation import layer_utilisation
+
+    convs = {lyr.name for lyr in graph.layers if getattr(lyr, "kind", None) == "conv"}
+    return {u["layer"]: u["utilisation"] for u in layer_utilisation(graph, cfg, cycles) if u["layer"] in convs}
+
+
+def _targets(rep: dict, net: str, wl, timed: dict) -> list[dict]:
+    """Issue 14's targets on the headline workload (every one labelled; a missed one says by how much)."""
     t = []
     pe = rep.get("pe")
-    if pe:
+    if pe and "fq_pe" in pe and "int8_mac_lut" in pe:
         r = pe["fq_pe"]["lut"] / pe["int8_mac_lut"]["lut"]
         t.append({"target": "FQ PE <= 0.5 x LUTs of the LUT-only int8 MAC (7-series)", "value": round(r, 3),
                   "met": r <= 0.5, "evidence": "yosys"})
-        g = pe["fq_pe"]["gates"] / pe["shift_pe"]["gates"] - 1
-        t.append({"target": "FQ PE gate count within 5 % of the pure shift PE", "value": f"{g:+.1%}",
-                  "met": abs(g) <= 0.05, "evidence": "yosys"})
-    boards = rep["boards"]
-    ratios = {}
-    for b, e in boards.items():
-        f, i = e.get("fq", {}).get("fps_resnet18"), e.get("int8", {}).get("fps_resnet18")
-        if f and i:
-            ratios[b] = round(f / i, 2)
-    if ratios:
-        t.append({"target": "FQ ResNet-18 (224) fps >= 3 x the 8-bit engine on every board", "value": ratios,
-                  "met": all(v >= 3 for v in ratios.values()), "evidence": "model"})
-    z = boards.get("zcu104", {}).get("fq")
-    if z and "fps_resnet18" in z:
-        ok = z["fps_resnet18"] >= 409.7 and (z.get("dsp") is None or z["dsp"] < 642)
-        t.append({"target": "ZCU104 FQ fps >= 409.7 (published DPU) with < 642 DSPs",
-                  "value": {"fps": z["fps_resnet18"], "dsp": z.get("dsp")}, "met": ok,
-                  "evidence": z["evidence"].get("fps_resnet18", "model")})
+    k = _key(net)
+    dense = {b: v["fq/int8"]["value"] for b, v in rep["ratios"].items() if "fq/int8" in v}
+    if dense:
+        t.append({"target": f"FQ fps >= 2 x the packed 8-bit engine on every board ({net}; aim 3x)",
+                  "value": dense, "met": all(v >= 2 for v in dense.values()), "evidence": "model"})
+    z = rep["boards"].get("zcu104", {}).get("fq")
+    if z and k in z and net == "resnet18":
+        ok = z[k] >= 409.7 and (z.get("dsp") is None or z["dsp"] < 642)
+        t.append({"target": "ZCU104 FQ fps >= 409.7 (published DPU, 2 x B4096) with < 642 DSPs",
+                  "value": {"fps": z[k], "dsp": z.get("dsp"), "fps / published": round(z[k] / 409.7, 2)},
+                  "met": ok, "evidence": f"{z['evidence'].get(k, 'model')} / published"})
+    cfg = timed.get("zcu104", {}).get("fq")
+    if z and cfg is not None and wl is not None and wl.fq is not None and "cycles" in z:
+        u = _nz_utilisation(wl.fq, cfg, z["cycles"][net]["cycles"])
+        if u:
+            low = min(u, key=u.get)
+            t.append({"target": f"every conv layer of {net} >= 60 % non-zero utilisation on ZCU104 (aim 80 %)",
+                      "value": {"lowest": low, "utilisation": round(u[low], 3),
+                                "layers_below_60": sorted(n for n, v in u.items() if v < 0.6)},
+                      "met": u[low] >= 0.6, "evidence": "model"})
     return t
 
 
@@ -386,21 +471,28 @@ def _v(x) -> str:
     if x is None:
         return "-"
     if isinstance(x, float):
+        if not math.isfinite(x):
+            return "-"
         return f"{x:,.1f}"
     if isinstance(x, int):
         return f"{x:,}"
     return str(x)
 
 
+def _uram(d: dict, avail: int) -> str:
+    return "n/a" if not avail else _v(d.get("uram"))
+
+
 def markdown(rep: dict) -> str:
-    L = ["# FQ engine against the 8-bit engine: resources and throughput", ""]
-    L.append("Evidence labels: " + "; ".join(f"`{k}` = {v}" for k, v in rep["labels"].items()) + ".")
+    net = rep.get("sizing_network", "resnet18")
+    k = _key(net)
+    L = ["# FQ engine against the 8-bit engines: resources and throughput", ""]
+    L.append("Evidence labels: " + "; ".join(f"`{a}` = {b}" for a, b in rep["labels"].items()) + ".")
     L.append("")
     L.append(f"Yosys: {rep['yosys'] or 'not found'}; synthesis {rep['synthesis']}.")
-    if rep.get("default_sparsity_note"):
-        L.append("")
-        L.append(f"**Note:** {rep['default_sparsity_note']}.")
-    L += ["", "## Networks", ""]
+    L += ["", "## Workloads", ""]
+    L.append("Every fps in this report names its workload: the rows below unless a line says otherwise.")
+    L.append("")
     for n, d in rep["networks"].items():
         L.append(f"* `{n}` ({d['description']}): {d['source']}")
     L += ["", "## Datapaths (one PE lane), label `yosys`", ""]
@@ -411,43 +503,79 @@ def markdown(rep: dict) -> str:
             L.append(f"| {name} | {r['lut']} | {r['ff']} | {r['carry']} | {r['dsp']} | {r['lut_xcup']} | "
                      f"{r['ff_xcup']} | {r['carry_xcup']} | {r['dsp_xcup']} | {r['gates']} |")
         L.append("")
-        fq = rep["pe"].get("fq_pe", {}).get("params", {})
-        L.append("gates: 2-input cells of `abc -g` (XOR/XNOR = 1, MUX = 3, NOT = 0), flip-flops excluded. "
-                 f"Widths (the engine's, `HardwareConfig` defaults): {fq.get('act_bits')}-bit signed activation, "
-                 f"{fq.get('exp_bits')}-bit exponent, q-accumulator {fq.get('acc_bits')} bits (shift PE the "
-                 f"same), one mean accumulator {fq.get('cacc_bits')} bits with a {fq.get('delta_bits')}-bit "
-                 "per-layer input shift; int8 MACs as wide as 128 * 255 * max_nnz_per_lane needs.")
+        L.append("gates: 2-input cells of `abc -g` (XOR/XNOR = 1, MUX = 3, NOT = 0), flip-flops excluded.")
     else:
         L.append(f"PE numbers absent: {rep['synthesis']}.")
     L += ["", "## Table 4 replica", ""]
     if rep["table4"]:
         L.append(table4.format_table([table4.Table4Row(**r) for r in rep["table4"]]))
+        if rep.get("table4_split"):
+            L += ["", table4.format_split(table4.Split(**{x: rep["table4_split"][x] for x in
+                                                           ("shift_gates", "q_path_gates", "fq_gates")}))]
     else:
         L.append(rep["table4_method"])
-    L += ["", "## Engines per board", ""]
-    L.append("Resources: `model` (yosys datapath numbers + BRAM geometry + control/AXI constants) unless the "
-             "label says `vivado`/`hls`. fps: cycles of `fq_hls.hw.cycles` at the configured clock (`model`).")
+    L += ["", f"## Engines per board (sized on `{net}`)", ""]
+    L.append("Resources: `model` (yosys datapath numbers + the memories the source declares + control/AXI "
+             "constants) unless the label says `vivado`/`hls`. fps: cycles of `fq_hls.hw.cycles` at the "
+             "configured clock (`model`), on the workloads above. MACs/DSP: multiply-accumulates per DSP slice "
+             "per cycle in the PEs. URAM: n/a where the board has none.")
     L.append("")
-    L.append("| board | engine | P x V | MHz | LUT | FF | DSP | BRAM36 | URAM | fps ResNet-18 | fps CIFAR ResNet-18 | labels |")
-    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    nets = list(rep["networks"])
+    L.append("| board | engine | P x V | MHz | MACs/DSP | LUT | FF | DSP | BRAM36 | URAM | "
+             + " | ".join(f"fps {n}" for n in nets) + " | labels |")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(nets) + "---|")
     for b, e in rep["boards"].items():
-        for engine in ("fq", "int8"):
+        avail = e["available"]["uram"]
+        for engine in ENGINES:
             d = e.get(engine) or {}
             labels = sorted(set((d.get("evidence") or {}).values()))
             L.append(f"| {b} | {engine} | {d.get('lanes')} x {d.get('pixels')} | {_v(d.get('clock_mhz'))} | "
-                     f"{_v(d.get('lut'))} | {_v(d.get('ff'))} | {_v(d.get('dsp'))} | {_v(d.get('bram36'))} | "
-                     f"{_v(d.get('uram'))} | {_v(d.get('fps_resnet18'))} | {_v(d.get('fps_resnet18_cifar'))} | "
-                     f"{', '.join(labels)} |")
-        p = e.get("published")
-        if p:
-            pc = p.get("per_core", {})
-            n = p.get("cores", 1)
-            L.append(f"| {b} | {p['design']} | - | {_v(p.get('clock_mhz'))} | "
-                     f"{_v(pc.get('lut', 0) * n or None)} | {_v(pc.get('ff', 0) * n or None)} | "
-                     f"{_v(pc.get('dsp', 0) * n or None)} | {_v(pc.get('bram36', 0) * n or None)} | - | "
-                     f"{_v(p.get('fps_resnet18'))} | "
-                     f"{_v(p.get('fps_small_cifar_resnet')) + ' (RN07)' if 'fps_small_cifar_resnet' in p else '-'} | "
-                     "published |")
+                     f"{_v(d.get('macs_per_dsp'))} | {_v(d.get('lut'))} | {_v(d.get('ff'))} | {_v(d.get('dsp'))} | "
+                     f"{_v(d.get('bram36'))} | {_uram(d, avail)} | "
+                     + " | ".join(_v(d.get(_key(n))) for n in nets) + f" | {', '.join(labels)} |")
+    L += ["", "## Published anchors (label `published`)", ""]
+    L.append("Vendor figures measured on boards with dense 8-bit models; every ratio to a modelled fps above says "
+             "`model / published`.")
+    L.append("")
+    L.append("| board | design | fps (multi / single thread) | MHz | LUT | FF | DSP | BRAM36 | FQ fps / published | source |")
+    L.append("|---|---|---|---:|---:|---:|---:|---:|---:|---|")
+    for b, e in rep["boards"].items():
+        for a in e.get("published") or []:
+            r = a.get("resources") or {}
+            fq = (e.get("fq") or {}).get(k)
+            ratio = (f"{fq / a['fps']:.2f} (model / published)" if fq and a.get("fps") and a.get("network") == net
+                     else "-")
+            fps = _v(a.get("fps")) + (f" / {_v(a['fps_single_thread'])}" if a.get("fps_single_thread") else "")
+            L.append(f"| {b} | {a['design']} | {fps} | {_v(a.get('clock_mhz'))} | {_v(r.get('lut'))} | "
+                     f"{_v(r.get('ff'))} | {_v(r.get('dsp'))} | {_v(r.get('bram36'))} | {ratio} | {a['source']} |")
+    L += ["", f"## FQ against the 8-bit engines on `{net}`", ""]
+    L.append("fq/int8: FQ against the packed dense 8-bit engine; int8_sparse/int8: what sparsity alone buys (same "
+             "int8 MACs); fq/int8_sparse: what shift arithmetic buys on the same sparse stream.")
+    L.append("")
+    for b, r in rep.get("ratios", {}).items():
+        parts = [f"{name} {v['value']:.2f}x ({v['evidence']})" for name, v in r.items()]
+        L.append(f"* {b}: " + ("; ".join(parts) if parts else "-"))
+    sens = rep.get("sensitivity")
+    if sens:
+        L += ["", f"## Sensitivity: random uniform masks at {sens['sparsity']:.0%} (not a workload)", ""]
+        L.append(f"{sens['source']}; each engine at its sized configuration, fps {sens['network']} (model).")
+        L.append("")
+        L.append("| board | " + " | ".join(ENGINES) + " |")
+        L.append("|---|" + "---:|" * len(ENGINES))
+        for b, row in sens["fps"].items():
+            L.append(f"| {b} | " + " | ".join(_v(row.get(e)) for e in ENGINES) + " |")
+    sw = rep.get("sweep")
+    if sw:
+        L += ["", f"## Sparsity sweep ({sw['network']}, {sw['masks']}; fps, model)", ""]
+        L.append("| board | engine | " + " | ".join(f"{s:.0%}" for s in sw["sparsities"]) + " |")
+        L.append("|---|---|" + "---:|" * len(sw["sparsities"]))
+        for b, rows in sw["fps"].items():
+            for e, vals in rows.items():
+                L.append(f"| {b} | {e} | " + " | ".join(_v(v) for v in vals) + " |")
+            p = sw["published"].get(b)
+            if p:
+                L.append(f"| {b} | {p['design']} (published, dense) | "
+                         + " | ".join(_v(p["fps"]) for _ in sw["sparsities"]) + " |")
     L += ["", "## Targets", ""]
     for t in rep["targets"]:
         L.append(f"* {t['target']}: {t['value']} -> **{'met' if t['met'] else 'not met'}** ({t['evidence']})")
