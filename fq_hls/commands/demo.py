@@ -80,6 +80,7 @@ def _emulate(model_path: str, engine: str, cfg, images, labels, log) -> dict:
     ref = np.asarray(run_integer(graph, x))
     exact = bool(np.array_equal(ref.astype(np.int64), np.asarray(logits).astype(np.int64)))
     out = {"engine": engine, "model": Path(model_path).name, "lanes": cfg.lanes, "pixels": cfg.pixels,
+           "dsp_lanes": cfg.pe_dsp_lanes,
            "clock_mhz": cfg.clock_mhz, "images": int(len(images)), "bit_exact": exact,
            "cycles": st.cycles, "latency_ms": st.latency_ms, "fps": st.fps, "evidence": st.evidence,
            "emulation_s": round(wall, 2)}
@@ -111,10 +112,12 @@ def markdown(res: dict) -> str:
         t1 = f"{acc['top1']:.2f} % ({acc['images']} images)" if acc else "-"
         lines.append(f"| {r['file']} | {r['method']} | {100 * r['sparsity']:.2f} % | {r['size_bytes']:,} "
                      f"| {r['compression_ratio']:.2f}x | {t1} |")
-    lines += ["", "## Engines: FQ (shift PEs, sparse weights) against 8-bit (DSP MACs, dense weights)", "",
+    lines += ["", "## Engines: FQ (sparse FQ-coded weights) against 8-bit (DSP MACs, dense weights)", "",
               "| | FQ | 8-bit | evidence |", "|---|---|---|---|"]
     fq, i8 = res["engines"]["fq"], res["engines"]["int8"]
     rows = [("lanes x pixels", f"{fq['lanes']} x {fq['pixels']}", f"{i8['lanes']} x {i8['pixels']}", "config"),
+            ("lanes on DSP multipliers (rest: FQ shift PEs / int8 LUT MACs)", str(fq.get("dsp_lanes", "-")),
+             str(i8.get("dsp_lanes", "-")), "config"),
             ("clock (MHz)", _fmt(fq["clock_mhz"], 0), _fmt(i8["clock_mhz"], 0), "config")]
     for key in ("lut", "ff", "dsp", "bram36"):
         rows.append((key.upper(), _fmt(fq["resources"].get(key)), _fmt(i8["resources"].get(key)),
