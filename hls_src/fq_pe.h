@@ -99,6 +99,31 @@ zero_m:
     }
 }
 
+// The position part of a sparse entry (FqPolicy, Int8SparsePolicy; docs/weight_stream.md): bit 15 `last`, bits
+// 14..8 the input-channel step, the kernel row and the kernel column (kb bits each). Adders and bit selects
+// only. An entry without a weight (`nop`: escapes, padding) reads nothing: a harmless address. Returns false
+// where a weight points outside the layer.
+template <class entry_t>
+static inline bool sparse_position(entry_t raw, bool nop, uint32_t kb, const layer_t& L, lane_pos_t& s, dec_t& d,
+                                   kpos_t& k) {
+    const uint32_t field = uint32_t(raw >> 8) & 0x7f, kmask = (1u << kb) - 1;
+    s.ci += field >> (2 * kb);
+    k.ci = s.ci;
+    d.ky = (field >> kb) & kmask;
+    k.kx = field & kmask;
+    bool ok = true;
+    if (nop) {
+        d.flags |= DEC_NOP;
+        k.ci = 0;
+        d.ky = 0;
+        k.kx = 0;
+    } else if (s.ci >= L.in_ch || d.ky >= L.kernel || k.kx >= L.kernel) {
+        ok = false;
+    }
+    if (raw >> 15) s.ci = 0;
+    return ok;
+}
+
 #if FQ_HLS_PATH
 // Two int8 x int9 products on one DSP multiplier: pixels x0 and x1 of a lane share its weight w. The operand
 // (x1 << 16) + x0 has 25 bits (the A port of a DSP48E1 takes 25, a DSP48E2's 27); the product is
@@ -144,13 +169,8 @@ struct FqPolicy {
     // exponent beyond the PE's shifter (EXP_BITS).
     static bool decode(entry_t raw, lane_pos_t& s, uint32_t /*ch_count*/, uint32_t kb, const layer_t& L, dec_t& d,
                        kpos_t& k) {
-        const uint32_t field = uint32_t(raw >> 8) & 0x7f, code = uint32_t(raw) & 0xff;
-        const uint32_t sbits = (code >> 5) & 3, kmask = (1u << kb) - 1;
+        const uint32_t code = uint32_t(raw) & 0xff, sbits = (code >> 5) & 3;
         const bool comp = (code >> 7) & 1;  // 0 = negative component, 1 = positive component
-        s.ci += field >> (2 * kb);
-        k.ci = s.ci;
-        d.ky = (field >> kb) & kmask;
-        k.kx = field & kmask;
         d.flags = (raw >> 15) ? DEC_LAST : 0;
         d.exp = code & 0x1f;
         d.sign = sbits == 1 ? 1 : (sbits == 3 ? -1 : 0);
@@ -163,16 +183,7 @@ struct FqPolicy {
         if (cfg::DSP_LANES > 0 && (ev > V_EXP_MAX || mv > V_EXP_MAX)) ok = false;
         d.v = (d.sign == 0 ? 0 : (d.sign > 0 ? 1 : -1) * int32_t(1u << (ev & 31))) +
               (d.msign == 0 ? 0 : (d.msign > 0 ? 1 : -1) * int32_t(1u << (mv & 31)));
-        if (sbits == 2) {
-            d.flags |= DEC_NOP;
-            k.ci = 0;  // an escape reads nothing: a harmless address
-            d.ky = 0;
-            k.kx = 0;
-        } else if (s.ci >= L.in_ch || d.ky >= L.kernel || k.kx >= L.kernel) {
-            ok = false;
-        }
-        if (raw >> 15) s.ci = 0;
-        return ok;
+        return sparse_position(raw, sbits == 2, kb, L, s, d, k) && ok;
     }
 
     // Apply one decoded weight to the first NV of the V output pixels x (the V consecutive line-buffer entries
@@ -403,11 +414,6 @@ struct Int8SparsePolicy : Int8Policy {
 
     static bool decode(entry_t raw, lane_pos_t& s, uint32_t /*ch_count*/, uint32_t kb, const layer_t& L, dec_t& d,
                        kpos_t& k) {
-        const uint32_t field = uint32_t(raw >> 8) & 0x7f, kmask = (1u << kb) - 1;
-        s.ci += field >> (2 * kb);
-        k.ci = s.ci;
-        d.ky = (field >> kb) & kmask;
-        k.kx = field & kmask;
         d.flags = (raw >> 15) ? DEC_LAST : 0;
         d.w = int8_t(uint8_t(uint32_t(raw) & 0xff));
         d.v = 0;
@@ -415,17 +421,7 @@ struct Int8SparsePolicy : Int8Policy {
         d.exp = 0;
         d.msign = 0;
         d.mshift = 0;
-        bool ok = true;
-        if (d.w == 0) {
-            d.flags |= DEC_NOP;
-            k.ci = 0;
-            d.ky = 0;
-            k.kx = 0;
-        } else if (s.ci >= L.in_ch || d.ky >= L.kernel || k.kx >= L.kernel) {
-            ok = false;
-        }
-        if (raw >> 15) s.ci = 0;
-        return ok;
+        return sparse_position(raw, d.w == 0, kb, L, s, d, k);
     }
 };
 
