@@ -72,6 +72,17 @@ def snapshot(folder: Path) -> dict[str, str]:
 # ------------------------------------------------------------------------------------- .fqz surgery
 
 
+def leaves(x, path: tuple = ()):
+    """Every path into a JSON value (dict keys, list indices), the value's own path last."""
+    if isinstance(x, dict):
+        for k, v in x.items():
+            yield from leaves(v, path + (k,))
+    elif isinstance(x, list):
+        for i, v in enumerate(x):
+            yield from leaves(v, path + (i,))
+    yield path
+
+
 def sections(data: bytes) -> list[list[bytes]]:
     out, pos = [], HEADER_BYTES
     while pos < len(data):

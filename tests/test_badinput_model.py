@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 import pytest
-from _badinput import graph_of, no_hang, sections, with_graph
+from _badinput import graph_of, leaves, no_hang, sections, with_graph
 from runtime_models import _bn, _weight, tiny_model
 
 from fq_hls.errors import FQError, InvalidModelError, ModelFileError
@@ -184,22 +184,12 @@ HOSTILE = [0, -1, 1, 2, 3, 7, 255, 10**9, -(10**9), 2**63, 10**400, 0.5, -0.0, 1
            None, True, False, "x", "", [], {}, [1, 2], [0, 0, 0], [3, 8, 8], {"a": 1}]
 
 
-def _leaves(x, path=()):
-    if isinstance(x, dict):
-        for k, v in x.items():
-            yield from _leaves(v, path + (k,))
-    elif isinstance(x, list):
-        for i, v in enumerate(x):
-            yield from _leaves(v, path + (i,))
-    yield path
-
-
 def test_graph_json_mutations():
     """300 seeded edits of the graph JSON (one to three values replaced by hostile ones, or removed),
     valid CRCs: refused in one line, or a model that runs."""
     rng = np.random.default_rng(SEED)
     g0 = graph_of(DATA)
-    paths = [p for p in _leaves(g0) if p and p[0] not in ("meta", "format")]
+    paths = [p for p in leaves(g0) if p and p[0] not in ("meta", "format")]
     counts: dict[str, int] = {}
     for _ in range(300):
         g = copy.deepcopy(g0)

@@ -10,6 +10,8 @@ import zlib
 
 import numpy as np
 import pytest
+from _badinput import leaves
+from _badinput import sections as sections_of
 from _fqz_models import small_model
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,7 +19,7 @@ from hypothesis import strategies as st
 from fq_hls.errors import ModelFileError
 from fq_hls.fqz import decode_model, encode_model, model_differences
 from fq_hls.fqz.binary import Builder, Cursor, FormatError
-from fq_hls.fqz.layout import FRAME_BYTES, HEADER_BYTES
+from fq_hls.fqz.layout import HEADER_BYTES
 from fq_hls.fqz.packing import FLOAT_FULL, FLOAT_HALF, FLOAT_SINGLE, read_float_group, write_float_group
 
 N = int(os.environ.get("FQZ_FUZZ_EXAMPLES", "150"))  # raise for a long fuzzing run
@@ -31,15 +33,6 @@ GROUP_ARRAYS.append(rng.standard_normal(96).astype(np.float32))
 _out = Builder()
 write_float_group(_out, GROUP_ARRAYS)
 GROUP = _out.bytes()
-
-
-def _sections(data):
-    out, pos = [], HEADER_BYTES
-    while pos < len(data):
-        n = int.from_bytes(data[pos + 4 : pos + 8], "little")
-        out.append([data[pos : pos + 4], data[pos + FRAME_BYTES : pos + FRAME_BYTES + n]])
-        pos += FRAME_BYTES + n
-    return out
 
 
 def _join(sections):
@@ -96,7 +89,7 @@ def test_garbage(blob, with_header):
 @given(st.data())
 def test_nonsense_payload_with_valid_crc(data):
     """Mutate a section payload and fix its CRC: an error, or a model that is internally consistent."""
-    sections = _sections(DATA)
+    sections = sections_of(DATA)
     i = data.draw(st.integers(0, len(sections) - 1))
     payload = bytearray(sections[i][1])
     how = data.draw(st.sampled_from(["flip", "cut", "insert", "splice"]))
@@ -124,23 +117,13 @@ json_values = st.recursive(
 )
 
 
-def _leaves(x, path=()):
-    if isinstance(x, dict):
-        for k, v in x.items():
-            yield from _leaves(v, path + (k,))
-    elif isinstance(x, list):
-        for i, v in enumerate(x):
-            yield from _leaves(v, path + (i,))
-    yield path
-
-
 @settings(max_examples=N, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data())
 def test_nonsense_graph_json(data):
     """Replace any value of the graph JSON (valid JSON, valid CRC): an error or a consistent model."""
-    sections = _sections(DATA)
+    sections = sections_of(DATA)
     graph = json.loads(zlib.decompress(sections[0][1][4:]))
-    paths = list(_leaves(graph))
+    paths = list(leaves(graph))
     path = paths[data.draw(st.integers(0, len(paths) - 1))]
     value = data.draw(json_values)
     if not path:
@@ -161,7 +144,7 @@ def test_nonsense_graph_json(data):
 
 @pytest.mark.parametrize("depth", [10_000])
 def test_deeply_nested_graph(depth):
-    sections = _sections(DATA)
+    sections = sections_of(DATA)
     sections[0][1] = _graph_payload(b"[" * depth + b"]" * depth)
     assert _outcome(_join(sections)) is None
 
@@ -170,7 +153,7 @@ def test_deeply_nested_graph(depth):
 @given(st.data())
 def test_graph_size_field_and_zlib_stream(data):
     """A wrong declared size, a cut or padded zlib stream, or a bomb: an error, never a big allocation."""
-    sections = _sections(DATA)
+    sections = sections_of(DATA)
     text = zlib.decompress(sections[0][1][4:])
     how = data.draw(st.sampled_from(["size", "cut", "trailing", "bomb"]))
     if how == "size":

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import fq_hls.reference.executor as ex
+from fq_hls.errors import InputError
 from fq_hls.reference import run_integer, run_layer
 from fq_hls.synthetic import random_conv_graph
 
@@ -70,8 +71,11 @@ def _inputs(g, seed, n=2):
 )
 def test_conv_matches_loop_reference(in_ch, out_ch, hw, kernel, stride, method, relu, residual, signs, seed):
     pad = kernel // 2
-    g = random_conv_graph(in_ch, out_ch, hw, hw + 1, kernel, stride, pad, 0.5, method, seed,
-                          relu=relu, residual=residual, in_signed=signs[0], res_signed=signs[1])  # fmt: skip
+    try:
+        g = random_conv_graph(in_ch, out_ch, hw, hw + 1, kernel, stride, pad, 0.5, method, seed,
+                              relu=relu, residual=residual, in_signed=signs[0], res_signed=signs[1])  # fmt: skip
+    except InputError:  # a layer lowering refuses (fq7: sum |w| * 255 beyond the 32-bit accumulator): no graph
+        assume(False)
     x, extra = _inputs(g, seed)
     layer = g.layers[0]
     got = run_integer(g, x, return_all=True, inputs=extra)["conv"]

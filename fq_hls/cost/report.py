@@ -86,15 +86,6 @@ def _key(net: str) -> str:
     return "fps_" + net.replace("-", "_")
 
 
-def macs_per_dsp(cfg: HardwareConfig) -> float | None:
-    """MACs one DSP does per cycle in `cfg`'s PEs (the resource model's function where it has one)."""
-    fn = getattr(R, "macs_per_dsp", None)
-    if fn is not None:
-        return float(fn(cfg))
-    v = getattr(cfg, "macs_per_dsp", None)
-    return None if v is None else float(v)
-
-
 # ------------------------------------------------------------------------------------ hardware reports
 
 
@@ -147,7 +138,7 @@ def _engine_entry(est: R.EngineEstimate, cfg: HardwareConfig, fps: dict[str, thr
         d["evidence"][_key(net)] = t.evidence
         d.setdefault("cycles", {})[net] = {"layers": t.layer_names, "cycles": t.cycles}
         d.setdefault("gops", {})[net] = round(t.gops, 2)
-    d["macs_per_dsp"] = macs_per_dsp(cfg)
+    d["macs_per_dsp"] = cfg.macs_per_dsp
     d["evidence"].update({"clock_mhz": "model", "lanes": "model", "pixels": "model", "macs_per_dsp": "model"})
     u = est.utilisation(info)
     d["utilisation"] = {k: (round(v, 4) if math.isfinite(v) else None) for k, v in u.items()}
@@ -157,7 +148,7 @@ def _engine_entry(est: R.EngineEstimate, cfg: HardwareConfig, fps: dict[str, thr
 def _unsized_entry(cfg: HardwareConfig, nets: dict, note: str, which: str = "default config") -> dict:
     """An entry without the resource model (no Yosys, not even cached unit costs): fps at `cfg` only."""
     e = {"lanes": cfg.lanes, "pixels": cfg.pixels, "clock_mhz": cfg.clock_mhz, "note": note,
-         "macs_per_dsp": macs_per_dsp(cfg),
+         "macs_per_dsp": cfg.macs_per_dsp,
          "evidence": {"lanes": f"model ({which})", "pixels": f"model ({which})", "macs_per_dsp": "model"}}
     for n, g in nets.items():
         t = _fps(cfg, g)

@@ -290,11 +290,6 @@ def estimate(cfg: HardwareConfig, units: UnitCosts) -> EngineEstimate:
                           dsp_lanes=cfg.dsp_lanes, lut_lanes=cfg.lut_lanes, macs_per_dsp=cfg.macs_per_dsp)
 
 
-def macs_per_dsp(cfg: HardwareConfig) -> float:
-    """Multiply-accumulates per DSP slice per cycle of `cfg`'s PEs (2 for packed int8 pairs; 0: no PE DSPs)."""
-    return cfg.macs_per_dsp
-
-
 def _dsp_per_lane(cfg: HardwareConfig) -> int:
     """DSPs of one lane whose PEs multiply on DSPs."""
     if cfg.shift_pe or not (cfg.int8_pack and cfg.pixels >= 2):

@@ -141,9 +141,8 @@ _DEFAULTS = {
     ("kv260", "fq"): dict(lanes=64, pixels=8, clock_mhz=200.0, axi_bits=128),
     ("kv260", "int8"): dict(lanes=32, pixels=16, clock_mhz=200.0, axi_bits=128),
 }
-for (_b, _e), _v in list(_DEFAULTS.items()):
-    if _e == "fq":
-        _DEFAULTS[(_b, "int8_sparse")] = dict(_v)
+# the sparse int8 engine starts from the FQ engine's sizes (same stream, same readers)
+_DEFAULTS.update({(b, "int8_sparse"): dict(v) for (b, e), v in _DEFAULTS.items() if e == "fq"})
 
 
 def board_names() -> list[str]:

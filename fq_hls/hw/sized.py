@@ -16,16 +16,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import InputError
-from . import config as _config
-from .config import BOARDS, HardwareConfig, hardware_config
+from .config import BOARDS, ENGINES, HardwareConfig, hardware_config
 
 SIZED_FILE = Path(__file__).resolve().parent.parent / "data" / "sized_engines.json"
-# the fields the sizing search chooses (those this HardwareConfig has); a record needs REQUIRED, and a field a
-# record lacks (a file written before the field existed) is the board's default
-SEARCHED = tuple(f for f in ("lanes", "pixels", "clock_mhz", "fill_overlap", "in_ports", "lb_uram", "lb_words",
-                             "int8_pack", "dsp_lanes", "lut_lanes") if f in HardwareConfig.__dataclass_fields__)
+# the fields the sizing search chooses; a record needs REQUIRED, and a field a record lacks (a file written
+# before the field existed) is the board's default
+SEARCHED = ("lanes", "pixels", "clock_mhz", "fill_overlap", "in_ports", "lb_uram", "lb_words", "int8_pack",
+            "dsp_lanes", "lut_lanes")
 REQUIRED = ("lanes", "pixels", "clock_mhz")
-ENGINES: tuple[str, ...] = tuple(getattr(_config, "ENGINES", ("fq", "int8")))
 MAX_FILE_BYTES = 1 << 20
 WRITER = "fq-hls report: the sizing search of docs/cost_model.md (largest fitting P x V, fastest on ResNet-18)"
 

@@ -20,6 +20,16 @@ static long long num() {
     return v;
 }
 
+// The last line of a testbench: "PASS checks=N" and 0, or "FAILED F of N checks" and 1.
+static int tb_finish() {
+    if (n_fail) {
+        printf("FAILED %ld of %ld checks\n", n_fail, n_checks);
+        return 1;
+    }
+    printf("PASS checks=%ld\n", n_checks);
+    return 0;
+}
+
 static void word(const char* w) {
     char buf[32] = "";
     if (fscanf(in, "%31s", buf) != 1 || strcmp(buf, w)) {

@@ -181,10 +181,5 @@ int main(int argc, char** argv) {
     }
     snprintf(where, sizeof(where), "the end");
     word("end");
-    if (n_fail) {
-        printf("FAILED %ld of %ld checks\n", n_fail, n_checks);
-        return 1;
-    }
-    printf("PASS checks=%ld\n", n_checks);
-    return 0;
+    return tb_finish();
 }
